@@ -1,0 +1,47 @@
+package apiserver
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// defaultNamespaces exist in every cluster, as upstream creates them.
+var defaultNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// bootstrap creates what every cluster has, if missing: the default
+// namespaces and the "kubernetes" service.
+func (s *Server) bootstrap(ctx context.Context) error {
+	nsRes := s.resources[coreV1]["namespaces"]
+	if nsRes == nil {
+		return nil
+	}
+	opts := writeOptions{fieldManager: "skiff-apiserver"}
+	for _, name := range defaultNamespaces {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if _, err := s.create(ctx, nsRes, ns, "", opts); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	svcRes := s.resources[coreV1]["services"]
+	if svcRes == nil {
+		return nil
+	}
+	first := ServiceCIDR.Masked().Addr().Next()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: first.String(),
+			Ports: []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443,
+				TargetPort: intstr.FromInt32(int32(s.cfg.SecurePort))}},
+		},
+	}
+	if _, err := s.create(ctx, svcRes, svc, metav1.NamespaceDefault, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}

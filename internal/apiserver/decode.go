@@ -1,0 +1,108 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// readBody reads a request body within the size limit.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errTooLarge()
+	}
+	if err != nil {
+		return nil, errBadRequest("read request body: %v", err)
+	}
+	return b, nil
+}
+
+// fieldValidation is the request's fieldValidation directive.
+type fieldValidation string
+
+const (
+	validationIgnore fieldValidation = "Ignore"
+	validationWarn   fieldValidation = "Warn"
+	validationStrict fieldValidation = "Strict"
+)
+
+func parseFieldValidation(r *http.Request) (fieldValidation, error) {
+	v := r.URL.Query().Get("fieldValidation")
+	switch strings.ToLower(v) {
+	case "":
+		return validationWarn, nil
+	case "ignore":
+		return validationIgnore, nil
+	case "warn":
+		return validationWarn, nil
+	case "strict":
+		return validationStrict, nil
+	}
+	return "", errBadRequest("fieldValidation must be one of Ignore, Warn, Strict, not %q", v)
+}
+
+// decodeObject decodes a create/update body into a new object of res's
+// kind, enforcing the fieldValidation directive. Returned warnings go to
+// the client's Warning header.
+func (s *Server) decodeObject(r *http.Request, res *resource, body []byte) (runtime.Object, []string, error) {
+	fv, err := parseFieldValidation(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, mt, ok := s.codecs.decoderFor(r.Header.Get("Content-Type"), fv != validationIgnore)
+	if !ok {
+		return nil, nil, errUnsupportedMediaType(mt)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, nil, errBadRequest("the request body is empty: an object of kind %s is required", res.def.Kind)
+	}
+	gvk := res.gvk
+	obj, got, err := dec.Decode(body, &gvk, res.def.New())
+	var warnings []string
+	if err != nil && runtime.IsStrictDecodingError(err) && obj != nil {
+		var sde interface{ Errors() []error }
+		if errors.As(err, &sde) {
+			if fv == validationStrict {
+				return nil, nil, errBadRequest("%v", err)
+			}
+			for _, e := range sde.Errors() {
+				warnings = append(warnings, e.Error())
+			}
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, nil, errBadRequest("%v", err)
+	}
+	if got != nil && (got.Group != res.gvk.Group || got.Version != res.gvk.Version) {
+		return nil, nil, errBadRequest("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), res.gvk.GroupVersion())
+	}
+	if got != nil && got.Kind != res.gvk.Kind {
+		return nil, nil, errBadRequest("the kind in the data (%s) does not match the expected kind (%s)", got.Kind, res.gvk.Kind)
+	}
+	if fmt.Sprintf("%T", obj) != fmt.Sprintf("%T", res.def.New()) {
+		return nil, nil, errBadRequest("the body is a %T, not a %s", obj, res.gvk.Kind)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+	return obj, warnings, nil
+}
+
+func addWarnings(w http.ResponseWriter, warnings []string) {
+	for _, msg := range warnings {
+		w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
+	}
+}
+
+func jsonUnmarshal(data []byte, v interface{}) error {
+	return json.Unmarshal(data, v)
+}

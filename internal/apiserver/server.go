@@ -1,0 +1,308 @@
+// Package apiserver serves the Kubernetes API: discovery, OpenAPI, and the
+// REST verbs of every registry.Resource over one generic handler, behind the
+// filter chain authentication → authorization → (admission, in the verbs).
+// Lists and watches are served from the in-memory watch cache; writes go to
+// the store, whose revision is every object's resourceVersion.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+
+	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/authz"
+	"skiff.dev/skiff/internal/registry"
+	"skiff.dev/skiff/internal/storage"
+	"skiff.dev/skiff/internal/storage/watchcache"
+)
+
+// maxRequestBytes is upstream's limit on request bodies (3 MiB); larger
+// bodies get 413 RequestEntityTooLarge.
+const maxRequestBytes = 3 << 20
+
+// Config wires a Server.
+type Config struct {
+	Store     storage.Store
+	Resources []registry.Resource
+	// Authenticator identifies the client; requests without valid
+	// credentials get 401. Required: there is no anonymous access.
+	Authenticator authn.Authenticator
+	// Authorizer decides; NoOpinion means deny.
+	Authorizer authz.Authorizer
+	// OpenAPI serves /openapi/v2 and /openapi/v3; optional.
+	OpenAPI http.Handler
+	// Now is the clock (creationTimestamp, deletionTimestamp).
+	Now func() time.Time
+	// SecurePort is the port the server listens on (the target port of
+	// the in-cluster kubernetes service).
+	SecurePort int
+	// WatchHistory is the number of events kept per resource for
+	// watches that resume from a resourceVersion.
+	WatchHistory int
+}
+
+// Server is the API server's HTTP handler.
+type Server struct {
+	cfg     Config
+	codecs  *codecs
+	hub     *watchcache.Hub
+	now     func() time.Time
+	handler http.Handler
+
+	// resources by group/version and plural name.
+	resources map[schema.GroupVersion]map[string]*resource
+	// byKind finds the resource of a kind (for owner checks and apply).
+	byKind map[schema.GroupVersionKind]*resource
+	// groups in discovery order.
+	groups []discoveryGroup
+
+	typeConverter managedfields.TypeConverter
+	services      serviceAllocator
+	ready         chan struct{}
+}
+
+// New builds a Server; Start must be called before it serves resources.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Authenticator == nil || cfg.Authorizer == nil {
+		return nil, fmt.Errorf("apiserver: store, authenticator and authorizer are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	scheme := newScheme()
+	s := &Server{
+		cfg:       cfg,
+		codecs:    newCodecs(scheme),
+		hub:       watchcache.NewHub(cfg.Store, keyRoot, cfg.WatchHistory),
+		now:       cfg.Now,
+		resources: map[schema.GroupVersion]map[string]*resource{},
+		byKind:    map[schema.GroupVersionKind]*resource{},
+		ready:     make(chan struct{}),
+	}
+	s.typeConverter = applyconfigurations.NewTypeConverter(scheme)
+	for i := range cfg.Resources {
+		def := &cfg.Resources[i]
+		r := newResource(def, s.codecs, cfg.Store, s.hub)
+		if err := s.initFieldManagers(r); err != nil {
+			return nil, err
+		}
+		gv := def.GroupVersion
+		if s.resources[gv] == nil {
+			s.resources[gv] = map[string]*resource{}
+		}
+		s.resources[gv][def.Resource] = r
+		s.byKind[r.gvk] = r
+	}
+	s.groups = buildDiscoveryGroups(cfg.Resources)
+	s.handler = s.buildChain()
+	return s, nil
+}
+
+// Start loads the watch cache and creates what every cluster has (the
+// default namespaces). It returns when the server is ready to serve.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.hub.Start(ctx); err != nil {
+		return fmt.Errorf("apiserver: start watch cache: %w", err)
+	}
+	if err := s.bootstrap(ctx); err != nil {
+		return fmt.Errorf("apiserver: bootstrap: %w", err)
+	}
+	close(s.ready)
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) buildChain() http.Handler {
+	var h http.Handler = http.HandlerFunc(s.route)
+	h = s.withAuthorization(h)
+	h = authn.WithAuthentication(h, s.cfg.Authenticator, func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+	})
+	h = s.withLimits(h)
+	h = s.withRecovery(h)
+	return h
+}
+
+// withRecovery turns a panic into a 500 Status instead of a dropped
+// connection, and logs the stack: a panic is always a bug.
+func (s *Server) withRecovery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				slog.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", p)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) withLimits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxRequestBytes {
+			s.writeError(w, r, errTooLarge())
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func errTooLarge() error {
+	return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", maxRequestBytes))
+}
+
+func (s *Server) withAuthorization(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := parseRequestInfo(r)
+		user := authn.UserFrom(r.Context())
+		attrs := authz.Attributes{
+			User: user, Verb: info.Verb, IsResourceRequest: info.IsResourceRequest, Path: r.URL.Path,
+			APIGroup: info.APIGroup, APIVersion: info.APIVersion, Namespace: info.Namespace,
+			Resource: info.Resource, Subresource: info.Subresource, Name: info.Name,
+		}
+		if !info.IsResourceRequest {
+			attrs.Verb = strings.ToLower(r.Method)
+		}
+		d, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
+		if err != nil {
+			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("authorize: %w", err)))
+			return
+		}
+		if d != authz.Allow {
+			s.writeError(w, r, forbidden(attrs, reason))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(registry.WithUser(r.Context(), user.Name)))
+	})
+}
+
+// forbidden builds upstream's 403 message, e.g.
+// `pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default"`.
+func forbidden(a authz.Attributes, reason string) error {
+	name := "<unknown>"
+	if a.User != nil {
+		name = a.User.Name
+	}
+	var msg string
+	gr := schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}
+	if a.IsResourceRequest {
+		res := a.Resource
+		if a.Subresource != "" {
+			res += "/" + a.Subresource
+		}
+		msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q", name, a.Verb, res, a.APIGroup)
+		if a.Namespace != "" {
+			msg += fmt.Sprintf(" in the namespace %q", a.Namespace)
+		} else {
+			msg += " at the cluster scope"
+		}
+	} else {
+		msg = fmt.Sprintf("User %q cannot %s path %q", name, a.Verb, a.Path)
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	err := apierrors.NewForbidden(gr, a.Name, fmt.Errorf("%s", msg))
+	if !a.IsResourceRequest {
+		err.ErrStatus.Message = "forbidden: " + msg
+		err.ErrStatus.Details = nil
+	}
+	return err
+}
+
+// route dispatches an authorized request.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/healthz" || p == "/livez" || p == "/readyz" ||
+		strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/livez/") || strings.HasPrefix(p, "/readyz/"):
+		s.serveHealth(w, r)
+		return
+	case p == "/version" || p == "/version/":
+		s.serveVersion(w, r)
+		return
+	case strings.HasPrefix(p, "/openapi/"):
+		if s.cfg.OpenAPI != nil {
+			s.cfg.OpenAPI.ServeHTTP(w, r)
+			return
+		}
+	case p == "/api" || p == "/api/":
+		s.serveLegacyVersions(w, r)
+		return
+	case p == "/apis" || p == "/apis/":
+		s.serveGroups(w, r)
+		return
+	}
+	info := parseRequestInfo(r)
+	if info.APIPrefix == "" {
+		s.writeError(w, r, errNotFoundPath())
+		return
+	}
+	gv := schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}
+	if info.APIPrefix == "apis" && info.APIVersion == "" {
+		s.serveGroup(w, r, info.APIGroup)
+		return
+	}
+	if !info.IsResourceRequest {
+		s.serveResourceList(w, r, gv)
+		return
+	}
+	res := s.resources[gv][info.Resource]
+	if res == nil {
+		s.writeError(w, r, errNotFoundPath())
+		return
+	}
+	select {
+	case <-s.ready:
+	default:
+		s.writeError(w, r, apierrors.NewServiceUnavailable("the server is starting"))
+		return
+	}
+	s.serveResource(w, r, res, info)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/readyz") {
+		select {
+		case <-s.ready:
+		default:
+			writeRaw(w, http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("[-]informer-sync failed: not ready\nreadyz check failed\n"))
+			return
+		}
+	}
+	writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
+}
+
+// sortedGroupVersions lists served group/versions in a stable order.
+func (s *Server) sortedGroupVersions() []schema.GroupVersion {
+	var out []schema.GroupVersion
+	for gv := range s.resources {
+		out = append(out, gv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+var _ = metav1.Now

@@ -1,0 +1,163 @@
+// Package registry describes the REST resources Skiff serves. The API
+// server has one generic handler for every verb; what differs per resource —
+// upstream's defaults, validation, table columns, selectable fields — lives
+// in a Strategy, one package per API group under internal/registry/.
+//
+// The generic handler owns everything that is the same for all resources:
+// uid, creationTimestamp, generateName, resourceVersion, generation, the
+// status/spec split (by the Go fields named Spec and Status), finalizers and
+// deletion, managedFields. A Strategy only does what is specific to its kind.
+package registry
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource is one REST resource of one group/version.
+type Resource struct {
+	// GroupVersion served, e.g. apps/v1 ("" group for core).
+	GroupVersion schema.GroupVersion
+	// Resource is the lower-case plural, e.g. "deployments".
+	Resource string
+	// Kind of a single object, e.g. "Deployment". The list kind is
+	// Kind+"List".
+	Kind string
+	// SingularName, e.g. "deployment".
+	SingularName string
+	Namespaced   bool
+	ShortNames   []string
+	Categories   []string
+
+	// New returns an empty object of Kind; NewList an empty list.
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	// Strategy holds the kind-specific behaviour. It may also implement
+	// the optional interfaces below (StatusStrategy, TableConvertor,
+	// FieldsFunc ...); the handler finds them by type assertion.
+	Strategy Strategy
+
+	// HasStatus: the resource has a /status subresource. Writes to the
+	// main resource keep the stored status; writes to /status keep
+	// everything but status.
+	HasStatus bool
+	// HasGeneration: metadata.generation starts at 1 and is bumped when
+	// anything outside metadata and status changes.
+	HasGeneration bool
+	// Scale, when set, gives the resource a /scale subresource.
+	Scale *ScaleAccessor
+	// AllowCreateOnUpdate: a PUT of a missing object creates it (true
+	// upstream for e.g. endpoints, leases, events and RBAC objects).
+	AllowCreateOnUpdate bool
+	// Verbs overrides the default verb list (create, delete,
+	// deletecollection, get, list, patch, update, watch). Nil: default.
+	Verbs []string
+	// StorageVersionHash for discovery; empty means computed from the
+	// group, version and kind.
+	StorageVersionHash string
+}
+
+// GroupVersionResource of the resource.
+func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
+	return r.GroupVersion.WithResource(r.Resource)
+}
+
+// GroupVersionKind of its objects.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GroupVersion.WithKind(r.Kind)
+}
+
+// Strategy is what every resource supplies. Objects passed in are of the
+// resource's Go type (pointer), already decoded; methods may mutate obj but
+// never old.
+type Strategy interface {
+	// Default fills in upstream's defaults (run on create and update, and
+	// on every patch result, before validation).
+	Default(obj runtime.Object)
+	// PrepareForCreate resets fields a client may not set on create
+	// beyond what the generic handler resets (status is reset by the
+	// handler when HasStatus). Most strategies do nothing here.
+	PrepareForCreate(ctx context.Context, obj runtime.Object)
+	// PrepareForUpdate does the same for updates of the main resource.
+	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
+	// Validate checks a new object, with upstream's field paths and
+	// messages. ObjectMeta is validated by the handler beforehand unless
+	// the strategy implements MetaValidator.
+	Validate(ctx context.Context, obj runtime.Object) field.ErrorList
+	// ValidateUpdate checks an update, including immutable fields.
+	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// StatusStrategy is optional: validation of writes to /status.
+type StatusStrategy interface {
+	ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// MetaValidator is optional: a resource whose names follow another rule
+// than DNS-1123 subdomain (e.g. namespaces and services are DNS-1123
+// labels, RBAC names are path segments) validates its own ObjectMeta.
+type MetaValidator interface {
+	ValidateMeta(ctx context.Context, obj runtime.Object, old runtime.Object) field.ErrorList
+}
+
+// TableConvertor is optional: upstream's `kubectl get` columns. Rows
+// returns one cell per column definition, in order. Columns with Priority 1
+// are shown only by -o wide. Resources without one get NAME and AGE
+// (Created At).
+type TableConvertor interface {
+	ColumnDefinitions() []metav1.TableColumnDefinition
+	Row(obj runtime.Object) []interface{}
+}
+
+// FieldsFunc is optional: the fields a field selector may use, beyond
+// metadata.name and metadata.namespace which every resource supports.
+type FieldsFunc interface {
+	SelectableFields(obj runtime.Object) fields.Set
+}
+
+// WarningsFunc is optional: non-fatal warnings returned to the client
+// (the Warning header), as upstream returns for deprecated fields.
+type WarningsFunc interface {
+	Warnings(ctx context.Context, obj, old runtime.Object) []string
+}
+
+// ScaleAccessor maps a resource to autoscaling/v1 Scale.
+type ScaleAccessor struct {
+	// Get reads spec.replicas, status.replicas and the label selector
+	// (as a string, as upstream's Scale.status.selector).
+	Get func(obj runtime.Object) (specReplicas, statusReplicas int32, selector string)
+	// Set writes spec.replicas.
+	Set func(obj runtime.Object, replicas int32)
+}
+
+// Context key helpers let strategies know who is asking (for example the
+// pod strategy's node restriction later on) without importing the API
+// server.
+type ctxKey int
+
+const requestUserKey ctxKey = iota
+
+// WithUser returns ctx carrying the requesting user's name.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, requestUserKey, user)
+}
+
+// UserFrom returns the requesting user's name, if any.
+func UserFrom(ctx context.Context) string {
+	u, _ := ctx.Value(requestUserKey).(string)
+	return u
+}
+
+// GracefulDeleter is optional: resources whose deletion waits for a grace
+// period (pods, until the kubelet has stopped the containers). It returns
+// the grace period in seconds for deleting obj; requested is the client's
+// gracePeriodSeconds (nil if unset). 0 deletes at once.
+type GracefulDeleter interface {
+	GracePeriod(obj runtime.Object, requested *int64) int64
+}
