@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 // On-disk layout. All integers are big-endian so that byte order is
@@ -33,11 +35,11 @@ var (
 // written by something else.
 var errCorrupt = errors.New("bolt: corrupt record")
 
-// maxKeyLen bounds user keys so that an escaped key plus its suffix stays
-// under bbolt's 32 KiB key limit (escaping can double the length). A key
-// over the limit is rejected before it reaches a transaction, where it
-// would fail every write of the batch.
-const maxKeyLen = 16 << 10
+// maxKeyLen bounds user keys so that a hist key (the escaped key, which
+// escaping can double, plus 10 bytes) stays within bbolt's key limit. A key
+// over it is rejected before it reaches a transaction, where it would fail
+// every write of the batch.
+const maxKeyLen = (bbolt.MaxKeySize - 10) / 2
 
 // checkKey validates a user key.
 func checkKey(key string) error {
