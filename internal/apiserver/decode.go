@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"net/http"
 	"strings"
 
@@ -105,4 +106,17 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 
 func jsonUnmarshal(data []byte, v interface{}) error {
 	return json.Unmarshal(data, v)
+}
+
+// decodeInto decodes an options or subresource body (DeleteOptions, Scale,
+// Binding, Eviction) in whatever format the client sent it.
+func (s *Server) decodeInto(r *http.Request, body []byte, into runtime.Object, gvk schema.GroupVersionKind) error {
+	dec, mt, ok := s.codecs.decoderFor(r.Header.Get("Content-Type"), false)
+	if !ok {
+		return errUnsupportedMediaType(mt)
+	}
+	if _, _, err := dec.Decode(body, &gvk, into); err != nil {
+		return errBadRequest("%v", err)
+	}
+	return nil
 }

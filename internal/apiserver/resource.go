@@ -42,12 +42,12 @@ func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchca
 		group = "core"
 	}
 	res := &resource{
-		def:      r,
-		gvk:      r.GroupVersionKind(),
-		gr:       schema.GroupResource{Group: r.GroupVersion.Group, Resource: r.Resource},
-		prefix:   keyRoot + group + "/" + r.Resource + "/",
-		codecs:   c,
-		store:    st,
+		def:    r,
+		gvk:    r.GroupVersionKind(),
+		gr:     schema.GroupResource{Group: r.GroupVersion.Group, Resource: r.Resource},
+		prefix: keyRoot + group + "/" + r.Resource + "/",
+		codecs: c,
+		store:  st,
 	}
 	res.cache = hub.Register(res.prefix, res.decode)
 	return res

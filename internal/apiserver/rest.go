@@ -216,10 +216,10 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 		return nil, false, err
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
-		if _, _, err := s.codecs.json.Decode(body, nil, opts); err != nil {
-			// Older clients send v1beta1 or no kind at all.
+		if err := s.decodeInto(r, body, opts, metav1.SchemeGroupVersion.WithKind("DeleteOptions")); err != nil {
+			// Older clients send JSON without apiVersion and kind.
 			if err2 := jsonUnmarshal(body, opts); err2 != nil {
-				return nil, false, errBadRequest("decode DeleteOptions: %v", err)
+				return nil, false, err
 			}
 		}
 	}

@@ -41,8 +41,6 @@ type Config struct {
 	Authenticator authn.Authenticator
 	// Authorizer decides; NoOpinion means deny.
 	Authorizer authz.Authorizer
-	// OpenAPI serves /openapi/v2 and /openapi/v3; optional.
-	OpenAPI http.Handler
 	// Now is the clock (creationTimestamp, deletionTimestamp).
 	Now func() time.Time
 	// SecurePort is the port the server listens on (the target port of
@@ -70,6 +68,7 @@ type Server struct {
 
 	typeConverter managedfields.TypeConverter
 	services      serviceAllocator
+	openapi       *openAPIDocs
 	ready         chan struct{}
 }
 
@@ -106,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 		s.byKind[r.gvk] = r
 	}
 	s.groups = buildDiscoveryGroups(cfg.Resources)
+	s.openapi = &openAPIDocs{kinds: s.openAPIKinds()}
 	s.handler = s.buildChain()
 	return s, nil
 }
@@ -244,10 +244,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.serveVersion(w, r)
 		return
 	case strings.HasPrefix(p, "/openapi/"):
-		if s.cfg.OpenAPI != nil {
-			s.cfg.OpenAPI.ServeHTTP(w, r)
-			return
-		}
+		s.serveOpenAPI(w, r)
+		return
 	case p == "/api" || p == "/api/":
 		s.serveLegacyVersions(w, r)
 		return

@@ -16,7 +16,7 @@ import (
 // Service address ranges. The first address of the service range is the
 // in-cluster "kubernetes" service, as upstream.
 var (
-	ServiceCIDR        = netip.MustParsePrefix("10.43.0.0/16")
+	ServiceCIDR              = netip.MustParsePrefix("10.43.0.0/16")
 	nodePortMin, nodePortMax = 30000, 32767
 )
 

@@ -67,8 +67,8 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, res *resourc
 		var scale *autoscalingv1.Scale
 		if info.Verb == "update" {
 			scale = &autoscalingv1.Scale{}
-			if _, _, err := s.codecs.json.Decode(body, &scaleGVK, scale); err != nil {
-				return nil, false, errBadRequest("%v", err)
+			if err := s.decodeInto(r, body, scale, scaleGVK); err != nil {
+				return nil, false, err
 			}
 		} else {
 			scaleRes := &resource{def: &registry.Resource{Kind: "Scale", New: func() runtime.Object { return &autoscalingv1.Scale{} }},
@@ -133,8 +133,8 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, res *resou
 	}
 	b := &corev1.Binding{}
 	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
-	if _, _, err := s.codecs.json.Decode(body, &gvk, b); err != nil {
-		s.writeError(w, r, errBadRequest("%v", err))
+	if err := s.decodeInto(r, body, b, gvk); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if b.Name != "" && b.Name != info.Name {
@@ -197,8 +197,8 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 		return
 	}
 	ev := &policyv1.Eviction{}
-	if _, _, err := s.codecs.json.Decode(body, nil, ev); err != nil {
-		s.writeError(w, r, errBadRequest("%v", err))
+	if err := s.decodeInto(r, body, ev, policyv1.SchemeGroupVersion.WithKind("Eviction")); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if ev.Name != "" && ev.Name != info.Name {

@@ -37,11 +37,11 @@ type DecodeFunc func(data []byte, rev int64) (runtime.Object, error)
 // Event is one change of one object. Objects are shared by every reader
 // and must never be mutated.
 type Event struct {
-	Type      watch.EventType
-	Key       string
-	Object    runtime.Object
+	Type       watch.EventType
+	Key        string
+	Object     runtime.Object
 	PrevObject runtime.Object
-	Revision  int64
+	Revision   int64
 
 	// encoded caches one serialization per encoder (watch fan-out encodes
 	// an event once, not once per watcher).
