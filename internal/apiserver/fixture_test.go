@@ -25,10 +25,10 @@ import (
 // generic handler, not a resource's defaults or validation.
 type plainStrategy struct{}
 
-func (plainStrategy) Default(runtime.Object)                                      {}
-func (plainStrategy) PrepareForCreate(context.Context, runtime.Object)            {}
+func (plainStrategy) Default(runtime.Object)                                           {}
+func (plainStrategy) PrepareForCreate(context.Context, runtime.Object)                 {}
 func (plainStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
-func (plainStrategy) Validate(context.Context, runtime.Object) field.ErrorList    { return nil }
+func (plainStrategy) Validate(context.Context, runtime.Object) field.ErrorList         { return nil }
 func (plainStrategy) ValidateUpdate(context.Context, runtime.Object, runtime.Object) field.ErrorList {
 	return nil
 }

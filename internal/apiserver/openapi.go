@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-
 	"skiff.dev/skiff/internal/apiserver/openapi"
 )
 
