@@ -1,0 +1,77 @@
+// Command skiff is a Kubernetes-compatible cluster in one binary.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "skiff",
+		Short:         "Skiff is a Kubernetes-compatible container orchestrator in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newServerCommand(), newVersionCommand())
+	return root
+}
+
+func newServerCommand() *cobra.Command {
+	opts := app.ServerOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (API server on an embedded store) and, unless disabled, a node agent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.RunServer(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", "/var/lib/skiff", "directory for the store, certificates and the admin kubeconfig")
+	f.IntVar(&opts.SecurePort, "secure-port", 6443, "HTTPS port of the API server")
+	f.StringVar(&opts.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
+	f.StringVar(&opts.DatastoreEndpoint, "datastore-endpoint", "", "etcd endpoints (comma-separated URLs) to use instead of the embedded store")
+	f.StringVar(&opts.DatastoreCAFile, "datastore-cafile", "", "CA bundle that signs the etcd servers' certificates")
+	f.StringVar(&opts.DatastoreCertFile, "datastore-certfile", "", "client certificate for etcd")
+	f.StringVar(&opts.DatastoreKeyFile, "datastore-keyfile", "", "client key for etcd")
+	f.BoolVar(&opts.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
+	return cmd
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the Skiff version and the Kubernetes API version it serves",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			goVersion := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				goVersion = bi.GoVersion
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "skiff %s (Kubernetes %s, %s)\n", version, apiserver.KubernetesVersion, goVersion)
+		},
+	}
+}

@@ -1,0 +1,140 @@
+// Package app wires Skiff's components for each role: explicit
+// construction, no globals, no init() registration.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/authz"
+	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/storage"
+	"skiff.dev/skiff/internal/storage/bolt"
+)
+
+// ServerOptions are `skiff server`'s flags.
+type ServerOptions struct {
+	DataDir     string
+	BindAddress string
+	SecurePort  int
+	// DatastoreEndpoint selects etcd (comma-separated https:// or http://
+	// URLs); empty means the embedded bolt store.
+	DatastoreEndpoint string
+	// Datastore TLS files for etcd's client port (mutual TLS).
+	DatastoreCAFile, DatastoreCertFile, DatastoreKeyFile string
+	DisableAgent      bool
+	// Ready, if set, is closed once the server serves requests.
+	Ready chan<- struct{}
+}
+
+// RunServer runs the control plane until ctx ends.
+func RunServer(ctx context.Context, opts ServerOptions) error {
+	start := time.Now()
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	p, err := pki.EnsureServer(pki.ServerOptions{
+		DataDir: opts.DataDir, BindAddress: opts.BindAddress, Port: opts.SecurePort,
+		ExtraSANs: []string{apiserver.ServiceCIDR.Masked().Addr().Next().String()},
+	})
+	if err != nil {
+		return fmt.Errorf("prepare certificates: %w", err)
+	}
+	cert, err := p.ServingCertificate()
+	if err != nil {
+		return err
+	}
+
+	store, err := openStore(opts)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	srv, err := apiserver.New(apiserver.Config{
+		Store:         store,
+		Resources:     Resources(),
+		Authenticator: authn.NewX509Authenticator(p.CA.Pool()),
+		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
+		SecurePort:    opts.SecurePort,
+	})
+	if err != nil {
+		return err
+	}
+
+	addr := net.JoinHostPort(opts.BindAddress, strconv.Itoa(opts.SecurePort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		TLSConfig:         authn.TLSConfig(cert, p.CA.Pool()),
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(tls.NewListener(ln, httpSrv.TLSConfig)) }()
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := srv.Start(sctx); err != nil {
+		_ = httpSrv.Close()
+		return err
+	}
+	slog.Info("skiff server ready", "address", "https://"+addr, "kubeconfig", p.KubeconfigFile,
+		"datastore", storeName(opts), "startup", time.Since(start).Round(time.Millisecond))
+	if opts.Ready != nil {
+		close(opts.Ready)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	return nil
+}
+
+func storeName(opts ServerOptions) string {
+	if opts.DatastoreEndpoint != "" {
+		return "etcd"
+	}
+	return "bolt"
+}
+
+// openStore opens the embedded bolt store under the data directory, or etcd
+// when an endpoint is given.
+func openStore(opts ServerOptions) (storage.Store, error) {
+	if opts.DatastoreEndpoint != "" {
+		return openEtcd(opts)
+	}
+	dir := filepath.Join(opts.DataDir, "db")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	// Upstream compacts etcd every 5 minutes, keeping that much history
+	// for watches that resume.
+	st, err := bolt.Open(filepath.Join(dir, "state.db"), bolt.WithAutoCompaction(bolt.AutoCompaction{Interval: 5 * time.Minute}))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
