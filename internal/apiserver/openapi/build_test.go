@@ -402,3 +402,14 @@ func TestDefinitionName(t *testing.T) {
 		})
 	}
 }
+
+type generic[T any] struct {
+	V T `json:"v"`
+}
+
+func TestGenericTypeIsAnError(t *testing.T) {
+	kinds := []Kind{{GVK: schema.GroupVersionKind{Version: "v1", Kind: "G"}, Type: reflect.TypeFor[generic[int]]()}}
+	if _, err := BuildV2(kinds); err == nil {
+		t.Error("BuildV2 accepted a generic type")
+	}
+}

@@ -22,8 +22,13 @@
 //   - server-side apply needs x-kubernetes-list-type and friends (see
 //     Definitions, which feeds managedfields.NewTypeConverter).
 //
-// Build documents with BuildV2 and BuildV3, or serve them with Service, which
-// builds them lazily on first request and caches them.
+// Serve them with Service, which builds each document on its first request
+// (tens to a hundred-odd milliseconds each for sixty kinds) and caches it:
+//
+//	mux.Handle("/openapi/", openapi.NewService(kinds, logger))
+//
+// BuildV2, BuildV3 and BuildV3Index produce the same bytes for callers that
+// serve them another way; Definitions gives server-side apply its schemas.
 package openapi
 
 //go:generate go run ./internal/markergen -o zz_generated.markers.go

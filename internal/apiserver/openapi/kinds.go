@@ -15,8 +15,8 @@ type Kind struct {
 	// Type is the object's struct type (not a pointer), e.g.
 	// reflect.TypeFor[corev1.Pod]().
 	Type reflect.Type
-	// ListType is the struct type of the list kind; nil when the resource
-	// cannot be listed.
+	// ListType is the struct type of the list kind, whose kind is taken to
+	// be GVK.Kind+"List"; nil when the resource cannot be listed.
 	ListType reflect.Type
 	// Resource is the plural lower-case resource name ("pods"). When empty
 	// the kind gets a definition but no paths.

@@ -41,21 +41,22 @@ type swaggerDocer interface {
 
 var swaggerDocerType = reflect.TypeFor[swaggerDocer]()
 
-// docsOf returns the descriptions of t and its fields, keyed like SwaggerDoc.
+// docsOf returns the descriptions of t and its fields, keyed like
+// SwaggerDoc. For a type without SwaggerDoc only the type's own description
+// is in the map; see generatedFieldDoc for its fields.
 func docsOf(t reflect.Type) map[string]string {
 	if t.Implements(swaggerDocerType) {
 		return reflect.Zero(t).Interface().(swaggerDocer).SwaggerDoc()
 	}
-	prefix := typeKey(t)
 	out := map[string]string{}
-	if d, ok := generatedDocs[prefix]; ok {
+	if d, ok := generatedDocs[typeKey(t)]; ok {
 		out[""] = d
 	}
 	return out
 }
 
-// fieldDoc is the description of field jsonName of t when t has no
-// SwaggerDoc method.
+// generatedFieldDoc is the description of field jsonName of t when t has
+// no SwaggerDoc method.
 func generatedFieldDoc(t reflect.Type, jsonName string) string {
 	return generatedDocs[typeKey(t)+"."+jsonName]
 }

@@ -97,6 +97,14 @@ func (d *definitions) add(t reflect.Type) (string, error) {
 		return "", fmt.Errorf("type %v cannot have a definition: only named structs and scalar API types do", t)
 	}
 	name := definitionName(t)
+	// Refs are built with spec.MustCreateRef from here on; check once that
+	// the name makes a valid one (instantiated generic types do not).
+	if strings.ContainsAny(name, "[]") {
+		return "", fmt.Errorf("type %v: generic types have no definition name", t)
+	}
+	if _, err := spec.NewRef(d.flavor.refPrefix() + name); err != nil {
+		return "", fmt.Errorf("type %v: definition name %q: %w", t, name, err)
+	}
 	d.names[t] = name
 	s := &spec.Schema{}
 	// Reserve the slot first: types may refer to themselves.
@@ -272,7 +280,7 @@ func (d *definitions) useSchema(t reflect.Type, owner string) (spec.Schema, erro
 	case reflect.Float64:
 		s.Type, s.Format = spec.StringOrArray{"number"}, "double"
 	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == byteSliceElemKind {
+		if t.Elem().Kind() == reflect.Uint8 {
 			s.Type, s.Format = spec.StringOrArray{"string"}, "byte"
 			break
 		}
