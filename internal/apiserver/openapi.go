@@ -1,29 +1,13 @@
 package apiserver
 
 import (
-	"crypto/sha512"
-	"encoding/hex"
-	"encoding/json"
-	"net/http"
 	"reflect"
-	"strings"
-	"sync"
 
 	"skiff.dev/skiff/internal/apiserver/openapi"
 )
 
-// openAPIDocs builds the OpenAPI documents on first request: start-up
-// does not pay for them, and they never change while the server runs.
-type openAPIDocs struct {
-	kinds []openapi.Kind
-	once  sync.Once
-	err   error
-	v2    []byte
-	v3    map[string][]byte // "api/v1", "apis/apps/v1" → document
-	index []byte
-	hash  map[string]string
-}
-
+// openAPIKinds describes every served resource for the OpenAPI documents,
+// which openapi.Service builds on first request.
 func (s *Server) openAPIKinds() []openapi.Kind {
 	var kinds []openapi.Kind
 	for _, gv := range s.sortedGroupVersions() {
@@ -53,69 +37,4 @@ func (s *Server) openAPIKinds() []openapi.Kind {
 		}
 	}
 	return kinds
-}
-
-func (d *openAPIDocs) build() error {
-	d.once.Do(func() {
-		if d.v2, d.err = openapi.BuildV2(d.kinds); d.err != nil {
-			return
-		}
-		if d.v3, d.err = openapi.BuildV3(d.kinds); d.err != nil {
-			return
-		}
-		d.hash = map[string]string{}
-		type entry struct {
-			ServerRelativeURL string `json:"serverRelativeURL"`
-		}
-		paths := map[string]entry{}
-		for p, doc := range d.v3 {
-			sum := sha512.Sum512(doc)
-			h := strings.ToUpper(hex.EncodeToString(sum[:]))
-			d.hash[p] = h
-			paths[p] = entry{ServerRelativeURL: "/openapi/v3/" + p + "?hash=" + h}
-		}
-		d.index, d.err = json.Marshal(map[string]interface{}{"paths": paths})
-	})
-	return d.err
-}
-
-func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	if err := s.openapi.build(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	p := r.URL.Path
-	switch {
-	case p == "/openapi/v2":
-		w.Header().Set("ETag", `"`+etag(s.openapi.v2)+`"`)
-		writeRaw(w, http.StatusOK, mediaJSON, s.openapi.v2)
-	case p == "/openapi/v3" || p == "/openapi/v3/":
-		writeRaw(w, http.StatusOK, mediaJSON, s.openapi.index)
-	case strings.HasPrefix(p, "/openapi/v3/"):
-		key := strings.TrimPrefix(p, "/openapi/v3/")
-		doc, ok := s.openapi.v3[key]
-		if !ok {
-			s.writeError(w, r, errNotFoundPath())
-			return
-		}
-		h := s.openapi.hash[key]
-		w.Header().Set("ETag", `"`+h+`"`)
-		if r.URL.Query().Get("hash") == h {
-			w.Header().Set("Cache-Control", "public, immutable")
-		} else {
-			w.Header().Set("Cache-Control", "no-cache, private")
-		}
-		if r.Header.Get("If-None-Match") == `"`+h+`"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		writeRaw(w, http.StatusOK, mediaJSON, doc)
-	default:
-		s.writeError(w, r, errNotFoundPath())
-	}
-}
-
-func etag(b []byte) string {
-	sum := sha512.Sum512(b)
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
 
+	"skiff.dev/skiff/internal/apiserver/openapi"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/registry"
@@ -68,7 +69,7 @@ type Server struct {
 
 	typeConverter managedfields.TypeConverter
 	services      serviceAllocator
-	openapi       *openAPIDocs
+	openapi       *openapi.Service
 	ready         chan struct{}
 }
 
@@ -105,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 		s.byKind[r.gvk] = r
 	}
 	s.groups = buildDiscoveryGroups(cfg.Resources)
-	s.openapi = &openAPIDocs{kinds: s.openAPIKinds()}
+	s.openapi = openapi.NewService(s.openAPIKinds(), slog.Default())
 	s.handler = s.buildChain()
 	return s, nil
 }
@@ -244,7 +245,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.serveVersion(w, r)
 		return
 	case strings.HasPrefix(p, "/openapi/"):
-		s.serveOpenAPI(w, r)
+		s.openapi.ServeHTTP(w, r)
 		return
 	case p == "/api" || p == "/api/":
 		s.serveLegacyVersions(w, r)
