@@ -90,7 +90,9 @@ func TestIngressValidate(t *testing.T) {
 			{field.ErrorTypeInvalid, "spec.rules[0].http.paths[0].path", "must not contain '/../'"},
 			{field.ErrorTypeInvalid, "spec.rules[0].http.paths[0].path", "cannot end with '/.'"},
 		}},
-		{"no port", func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{} }, []want{
+		{"no port", func(i *networkingv1.Ingress) {
+			i.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{}
+		}, []want{
 			{field.ErrorTypeRequired, "spec.rules[0].http.paths[0].backend", "port name or number is required"},
 		}},
 		{"port name and number", func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port.Name = "http" }, []want{
@@ -118,7 +120,9 @@ func TestIngressValidate(t *testing.T) {
 			{field.ErrorTypeInvalid, "spec", "either `defaultBackend` or `rules` must be specified"},
 		}},
 		{"empty http paths", func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths = nil }, []want{{field.ErrorTypeRequired, "spec.rules[0].http.paths", ""}}},
-		{"TLS", func(i *networkingv1.Ingress) { i.Spec.TLS[0] = networkingv1.IngressTLS{Hosts: []string{"Bad_Host"}, SecretName: "Bad_Secret"} }, []want{
+		{"TLS", func(i *networkingv1.Ingress) {
+			i.Spec.TLS[0] = networkingv1.IngressTLS{Hosts: []string{"Bad_Host"}, SecretName: "Bad_Secret"}
+		}, []want{
 			{field.ErrorTypeInvalid, "spec.tls[0].hosts[0]", ""},
 			{field.ErrorTypeInvalid, "spec.tls[0].secretName", ""},
 		}},
@@ -233,7 +237,9 @@ func TestNetworkPolicy(t *testing.T) {
 		mutate func(*networkingv1.NetworkPolicy)
 		want   []want
 	}{
-		{"except not a subset", func(np *networkingv1.NetworkPolicy) { np.Spec.Egress[0].To[0].IPBlock.Except = []string{"192.168.0.0/16", "10.0.0.0/8"} }, []want{
+		{"except not a subset", func(np *networkingv1.NetworkPolicy) {
+			np.Spec.Egress[0].To[0].IPBlock.Except = []string{"192.168.0.0/16", "10.0.0.0/8"}
+		}, []want{
 			{field.ErrorTypeInvalid, "spec.egress[0].to[0].ipBlock.except[0]", "must be a strict subset of `cidr`"},
 			{field.ErrorTypeInvalid, "spec.egress[0].to[0].ipBlock.except[1]", "must be a strict subset of `cidr`"},
 		}},
@@ -252,7 +258,9 @@ func TestNetworkPolicy(t *testing.T) {
 		{"named port range", func(np *networkingv1.NetworkPolicy) {
 			np.Spec.Egress[0].Ports[0] = networkingv1.NetworkPolicyPort{Port: ptrTo(intstr.FromString("pg")), EndPort: ptrTo[int32](6000)}
 		}, []want{{field.ErrorTypeInvalid, "spec.egress[0].ports[0].endPort", "may not be specified when `port` is non-numeric"}}},
-		{"protocol", func(np *networkingv1.NetworkPolicy) { np.Spec.Egress[0].Ports[0].Protocol = ptrTo(corev1.Protocol("ICMP")) }, []want{
+		{"protocol", func(np *networkingv1.NetworkPolicy) {
+			np.Spec.Egress[0].Ports[0].Protocol = ptrTo(corev1.Protocol("ICMP"))
+		}, []want{
 			{field.ErrorTypeNotSupported, "spec.egress[0].ports[0].protocol", ""},
 		}},
 		{"policy types", func(np *networkingv1.NetworkPolicy) { np.Spec.PolicyTypes = []networkingv1.PolicyType{"Both"} }, []want{
