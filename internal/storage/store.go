@@ -69,11 +69,15 @@ func (t EventType) String() string {
 	return "UNKNOWN"
 }
 
-// Event is one change seen by a watcher.
+// Event is one change seen by a watcher. A backend may hand the same
+// Event (and Value slices) to every watcher whose prefix matches, so
+// consumers must treat events as read-only.
 type Event struct {
 	Type EventType
 	KV   KeyValue
 	// PrevValue is the value before an update or delete (nil for create).
+	// It may also be nil for the event at exactly the compacted revision,
+	// whose previous version compaction may have removed (etcd does).
 	PrevValue []byte
 }
 
@@ -126,12 +130,16 @@ type Store interface {
 	Get(ctx context.Context, key string) (KeyValue, error)
 
 	// List returns keys with the given prefix in ascending key order.
+	// The prefix is a plain byte prefix: "/a/b" matches "/a/bc"; pass
+	// "/a/b/" to get only the children of "/a/b". All pages read at one
+	// Revision see the same snapshot, whatever was written since.
 	List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error)
 
 	// Watch streams, in revision order, every change to keys with the
 	// given prefix whose revision is greater than fromRevision (0: from
 	// now on). Changes between fromRevision and now are replayed first.
-	// ErrCompacted if fromRevision+1 is older than the compacted revision.
+	// ErrCompacted if fromRevision+1 is older than the compacted revision,
+	// ErrFutureRevision if fromRevision is beyond the current revision.
 	//
 	// The channel is closed when ctx ends, when the store closes, or when
 	// the watcher falls too far behind (a slow consumer); a consumer that
@@ -141,12 +149,16 @@ type Store interface {
 
 	// Compact discards history older than revision: afterwards List at a
 	// revision below it and Watch from below it give ErrCompacted. The
-	// latest value of every key is kept.
+	// latest value of every key is kept. Compacting at or below the
+	// already compacted revision is a no-op (nil); beyond the current
+	// revision it is ErrFutureRevision. On etcd it compacts the whole
+	// cluster, not only the store's key prefix.
 	Compact(ctx context.Context, revision int64) error
 
 	// Revision returns the store's current revision.
 	Revision(ctx context.Context) (int64, error)
 
-	// Close releases the store. Watch channels are closed.
+	// Close releases the store. Watch channels are closed. Close may be
+	// called more than once; calls after it return errors.
 	Close() error
 }
