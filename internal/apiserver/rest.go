@@ -267,10 +267,20 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, r *http
 	s.respond(w, r, res, http.StatusOK, statusSuccess(res, result.obj))
 }
 
-// returnsDeletedObject: upstream returns the last state of a deleted pod
-// (and a few others) instead of a Status.
+// returnsDeletedObject: upstream returns the last state of a deleted object
+// instead of a Status for these resources (their registries set
+// ReturnDeletedObject).
 func returnsDeletedObject(res *resource) bool {
-	return res.gr.Group == "" && (res.gr.Resource == "pods" || res.gr.Resource == "namespaces" || res.gr.Resource == "services")
+	switch res.gr.Group {
+	case "":
+		switch res.gr.Resource {
+		case "pods", "persistentvolumeclaims", "persistentvolumes", "podtemplates", "resourcequotas", "serviceaccounts", "services":
+			return true
+		}
+	case "storage.k8s.io", "resource.k8s.io":
+		return true
+	}
+	return false
 }
 
 func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
