@@ -160,7 +160,10 @@ func (s *Store) commit(batch []*writeOp) {
 			}
 			results[i] = writeResult{rev: ev.KV.ModRevision}
 			if op.kind == opDelete {
+				// The caller owns what it gets back; watchers share the
+				// event's slices, so the caller gets its own copy.
 				results[i].kv = ev.KV
+				results[i].kv.Value = append([]byte{}, ev.KV.Value...)
 			}
 			events = append(events, ev)
 		}

@@ -203,6 +203,17 @@ func testValueOwnership(t *testing.T, s storage.Store) {
 	if again := mustGet(t, s, "/k"); string(again.Value) != "original" {
 		t.Fatalf("mutating a listed value changed the store: Get = %q", again.Value)
 	}
+
+	// The value Delete returns is the caller's too, not the watchers'.
+	ch, err := s.Watch(t.Context(), "/", 0)
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	deleted := mustDelete(t, s, "/k", 0)
+	copy(deleted.Value, "WWWWWWWW")
+	if ev := recvEvent(t, ch); string(ev.KV.Value) != "original" || string(ev.PrevValue) != "original" {
+		t.Fatalf("mutating Delete's result changed the watch event: %s", describeEvent(ev))
+	}
 }
 
 func testEmptyValue(t *testing.T, s storage.Store) {
