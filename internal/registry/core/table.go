@@ -23,11 +23,14 @@ func (c clock) since(t metav1.Time) string {
 	if t.IsZero() {
 		return "<unknown>"
 	}
-	now := time.Now
-	if c.now != nil {
-		now = c.now
+	return duration.HumanDuration(c.current().Sub(t.Time))
+}
+
+func (c clock) current() time.Time {
+	if c.now == nil {
+		return time.Now()
 	}
-	return duration.HumanDuration(now().Sub(t.Time))
+	return c.now()
 }
 
 var (
