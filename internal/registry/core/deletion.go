@@ -15,11 +15,14 @@ var (
 // HoldsDeletion: a namespace stays until the namespace controller has
 // emptied it and removed its spec.finalizers.
 func (namespaceStrategy) HoldsDeletion(obj runtime.Object) bool {
-	return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
 }
 
 // BeginDeletion marks the namespace Terminating, as upstream's registry
 // does when the delete is accepted.
 func (namespaceStrategy) BeginDeletion(obj runtime.Object) {
-	obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Status.Phase = corev1.NamespaceTerminating
+	}
 }

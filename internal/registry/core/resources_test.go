@@ -370,3 +370,19 @@ func TestEndpointsAndTemplates(t *testing.T) {
 		t.Errorf("template row = %q", got)
 	}
 }
+
+func TestNamespaceDeletion(t *testing.T) {
+	s := namespaceStrategy{testClock}
+	ns := &corev1.Namespace{Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	if !s.HoldsDeletion(ns) {
+		t.Error("namespace with finalizers not held")
+	}
+	s.BeginDeletion(ns)
+	if ns.Status.Phase != corev1.NamespaceTerminating {
+		t.Errorf("phase = %s", ns.Status.Phase)
+	}
+	ns.Spec.Finalizers = nil
+	if s.HoldsDeletion(ns) {
+		t.Error("namespace without finalizers held")
+	}
+}
