@@ -128,9 +128,24 @@ var (
 )
 
 func (secretStrategy) Default(obj runtime.Object) {
-	if s, ok := obj.(*corev1.Secret); ok && s.Type == "" {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	if s.Type == "" {
 		s.Type = corev1.SecretTypeOpaque
 	}
+	// stringData is write-only: merged into data (overwriting), never
+	// stored or returned, as upstream's conversion does.
+	if len(s.StringData) > 0 {
+		if s.Data == nil {
+			s.Data = make(map[string][]byte, len(s.StringData))
+		}
+		for k, v := range s.StringData {
+			s.Data[k] = []byte(v)
+		}
+	}
+	s.StringData = nil
 }
 
 func (secretStrategy) PrepareForCreate(context.Context, runtime.Object)                 {}
