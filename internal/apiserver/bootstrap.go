@@ -30,6 +30,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	if svcRes == nil {
 		return nil
 	}
+	if _, err := svcRes.get(ctx, metav1.NamespaceDefault, "kubernetes"); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	}
 	first := ServiceCIDR.Masked().Addr().Next()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,

@@ -195,6 +195,9 @@ func subresourcesOf(d *registry.Resource) []subresource {
 	if d.Scale != nil {
 		out = append(out, subresource{"scale", schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, []string{"get", "patch", "update"}})
 	}
+	if d.GroupVersion.Group == "" && d.Resource == "namespaces" {
+		out = append(out, subresource{"finalize", self, []string{"update"}})
+	}
 	if d.GroupVersion.Group == "" && d.Resource == "pods" {
 		out = append(out,
 			subresource{"binding", schema.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}},

@@ -269,7 +269,7 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		nm := objectMeta(next)
 		nm.SetManagedFields(m.GetManagedFields())
 		obj, m = next, nm
-	} else if res.def.HasStatus && u.subresource != "binding" {
+	} else if res.def.HasStatus && u.subresource == "" {
 		copyStatus(obj, cur)
 	}
 	// System metadata is never taken from the client.
@@ -289,9 +289,10 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		if ss, ok := res.def.Strategy.(registry.StatusStrategy); ok {
 			errs = ss.ValidateStatusUpdate(ctx, obj, cur)
 		}
-	case "binding":
-		// The binding handler made the only change (spec.nodeName), which
-		// pod update validation would refuse from any other writer.
+	case "binding", "finalize":
+		// The subresource handler made the only change (a pod's
+		// spec.nodeName, a namespace's spec.finalizers), which the main
+		// resource's update rules refuse from any other writer.
 	default:
 		res.def.Strategy.PrepareForUpdate(ctx, obj, cur)
 		errs = s.validateMeta(ctx, res, obj, cur)
@@ -320,7 +321,7 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	key := res.key(cm.GetNamespace(), cm.GetName())
 	rev := parseRev(cm.GetResourceVersion())
 	// An object being deleted whose last finalizer is gone goes away now.
-	if cm.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && gracePeriodOver(m) {
+	if cm.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && gracePeriodOver(m) && !holdsDeletion(res, obj) {
 		if u.opts.dryRun {
 			return obj, nil
 		}
@@ -459,9 +460,14 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 		grace := s.gracePeriod(res, cur, opts)
 		rev := parseRev(m.GetResourceVersion())
 		key := res.key(m.GetNamespace(), m.GetName())
-		if len(m.GetFinalizers()) > 0 || grace > 0 {
+		holder, _ := res.def.Strategy.(registry.DeletionHolder)
+		held := holder != nil && holder.HoldsDeletion(cur)
+		if len(m.GetFinalizers()) > 0 || grace > 0 || held {
 			obj := copyObj(cur)
 			om := objectMeta(obj)
+			if holder != nil {
+				holder.BeginDeletion(obj)
+			}
 			now := metav1.NewTime(s.now().Truncate(1e9))
 			if om.GetDeletionTimestamp() == nil {
 				ts := metav1.NewTime(now.Add(secondsDuration(grace)))
@@ -475,7 +481,7 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 			} else {
 				return deleteResult{obj: cur}, nil
 			}
-			if len(om.GetFinalizers()) == 0 && grace == 0 {
+			if len(om.GetFinalizers()) == 0 && grace == 0 && !held {
 				break // a shortened grace period of 0: delete now
 			}
 			if dryRun {
@@ -550,4 +556,9 @@ func managerFromUserAgent(ua string) string {
 		ua = ua[:128]
 	}
 	return ua
+}
+
+func holdsDeletion(res *resource, obj runtime.Object) bool {
+	h, ok := res.def.Strategy.(registry.DeletionHolder)
+	return ok && h.HoldsDeletion(obj)
 }

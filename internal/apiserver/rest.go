@@ -39,6 +39,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 		}
 		s.serveScale(w, r, res, info)
 		return
+	case "finalize":
+		if res.gr.Group != "" || res.gr.Resource != "namespaces" || info.Verb != "update" {
+			s.writeError(w, r, errNotFoundPath())
+			return
+		}
+		s.serveFinalize(w, r, res, info)
+		return
 	case "binding", "eviction":
 		if res.gr.Group != "" || res.gr.Resource != "pods" || info.Verb != "create" {
 			s.writeError(w, r, errNotFoundPath())

@@ -265,3 +265,45 @@ func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) error {
 	}
 	return nil
 }
+
+// serveFinalize replaces a namespace's spec.finalizers (the namespace
+// controller's last step before the namespace goes away).
+func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
+	opts, err := writeOpts(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ns := &corev1.Namespace{}
+	if err := s.decodeInto(r, body, ns, corev1.SchemeGroupVersion.WithKind("Namespace")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ns.Name != "" && ns.Name != info.Name {
+		s.writeError(w, r, errBadRequest("the name of the object (%s) does not match the name on the URL (%s)", ns.Name, info.Name))
+		return
+	}
+	compute := func(ctx context.Context, cur runtime.Object) (runtime.Object, bool, error) {
+		if cur == nil {
+			return nil, false, apierrors.NewNotFound(res.gr, info.Name)
+		}
+		c := cur.(*corev1.Namespace)
+		if ns.ResourceVersion != "" && ns.ResourceVersion != c.ResourceVersion {
+			return nil, false, errConflict(res, info.Name)
+		}
+		c.Spec.Finalizers = ns.Spec.Finalizers
+		c.ResourceVersion = ""
+		return c, false, nil
+	}
+	out, _, err := s.update(r.Context(), updateRequest{res: res, name: info.Name, subresource: "finalize", compute: compute, opts: opts})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respond(w, r, res, http.StatusOK, out)
+}

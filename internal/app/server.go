@@ -33,7 +33,7 @@ type ServerOptions struct {
 	DatastoreEndpoint string
 	// Datastore TLS files for etcd's client port (mutual TLS).
 	DatastoreCAFile, DatastoreCertFile, DatastoreKeyFile string
-	DisableAgent      bool
+	DisableAgent                                         bool
 	// Ready, if set, is closed once the server serves requests.
 	Ready chan<- struct{}
 }
@@ -93,6 +93,9 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err := srv.Start(sctx); err != nil {
 		_ = httpSrv.Close()
 		return err
+	}
+	if err := runControllers(sctx, p); err != nil {
+		return fmt.Errorf("start controllers: %w", err)
 	}
 	slog.Info("skiff server ready", "address", "https://"+addr, "kubeconfig", p.KubeconfigFile,
 		"datastore", storeName(opts), "startup", time.Since(start).Round(time.Millisecond))

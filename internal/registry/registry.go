@@ -161,3 +161,16 @@ func UserFrom(ctx context.Context) string {
 type GracefulDeleter interface {
 	GracePeriod(obj runtime.Object, requested *int64) int64
 }
+
+// DeletionHolder is optional: a resource whose deletion also waits on
+// something other than metadata.finalizers — a namespace waits until its
+// spec.finalizers are gone, which the namespace controller removes after
+// deleting everything in it.
+type DeletionHolder interface {
+	// HoldsDeletion reports whether obj must stay after being marked
+	// for deletion.
+	HoldsDeletion(obj runtime.Object) bool
+	// BeginDeletion updates an object being marked for deletion (a
+	// namespace's status.phase becomes Terminating).
+	BeginDeletion(obj runtime.Object)
+}

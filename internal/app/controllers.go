@@ -1,0 +1,58 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/controller/namespace"
+)
+
+// componentConfig is a client config for an in-process component: its own
+// client certificate, signed in memory, reaching the API server over
+// loopback like any other client.
+//
+// Until RBAC lands the components are in system:masters; the security
+// issue gives each its own least-privilege role.
+func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
+	certPEM, keyPEM, err := p.CA.SignClient(user, []string{"system:masters"})
+	if err != nil {
+		return nil, fmt.Errorf("sign %s certificate: %w", user, err)
+	}
+	return &rest.Config{
+		Host:            p.ServerURL,
+		QPS:             -1, // no client-side rate limit against our own server
+		TLSClientConfig: rest.TLSClientConfig{CAData: p.CA.CertPEM, CertData: certPEM, KeyData: keyPEM},
+		UserAgent:       user,
+	}, nil
+}
+
+// runControllers starts the controllers that run inside the server until
+// ctx ends.
+func runControllers(ctx context.Context, p *pki.ServerPKI) error {
+	cfg, err := componentConfig(p, "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	log := slog.Default().With("component", "controller-manager")
+	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))
+	factory.Start(ctx.Done())
+	go ns.Run(ctx, 2)
+	return nil
+}
