@@ -199,6 +199,17 @@ func TestStatefulSetTemplateGetsClaimVolumes(t *testing.T) {
 	}
 }
 
+func TestStatefulSetMountsClaimTemplates(t *testing.T) {
+	ss := newStatefulSet()
+	ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+	ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/db"}}
+	checkErrors(t, statefulSetStrategy{}.Validate(context.Background(), ss), nil)
+	ss.Spec.VolumeClaimTemplates = nil
+	if errs := (statefulSetStrategy{}).Validate(context.Background(), ss); len(errs) == 0 {
+		t.Fatal("a mount of an undefined volume was accepted")
+	}
+}
+
 func TestStatefulSetUpdate(t *testing.T) {
 	ctx := context.Background()
 	old := newStatefulSet()

@@ -116,7 +116,9 @@ func TestJobValidate(t *testing.T) {
 			{field.ErrorTypeRequired, "spec.template.spec.restartPolicy", `valid values: "OnFailure", "Never"`},
 		}},
 		{"restartPolicy unknown", func(j *batchv1.Job) { j.Spec.Template.Spec.RestartPolicy = "Sometimes" }, []want{
-			{field.ErrorTypeNotSupported, "spec.template.spec.restartPolicy", ""},
+			// Once by pod validation, once by the job rule, as upstream.
+			{field.ErrorTypeNotSupported, "spec.template.spec.restartPolicy", `supported values: "Always", "OnFailure", "Never"`},
+			{field.ErrorTypeNotSupported, "spec.template.spec.restartPolicy", `supported values: "OnFailure", "Never"`},
 		}},
 		{"no uid", func(j *batchv1.Job) { j.UID = "" }, []want{
 			{field.ErrorTypeRequired, "metadata.uid", ""},
