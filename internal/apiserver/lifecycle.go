@@ -62,7 +62,7 @@ func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.O
 	} else {
 		m.SetGeneration(0)
 	}
-	if res.def.HasStatus {
+	if res.def.HasStatus && !res.def.KeepStatusOnCreate {
 		resetStatus(obj)
 	}
 	res.def.Strategy.Default(obj)

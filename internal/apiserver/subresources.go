@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff.dev/skiff/internal/registry"
+	"skiff.dev/skiff/internal/registry/core"
 )
 
 var scaleGVK = schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
@@ -297,6 +298,9 @@ func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, res *reso
 			return nil, false, errConflict(res, info.Name)
 		}
 		c.Spec.Finalizers = ns.Spec.Finalizers
+		if errs := core.ValidateNamespaceFinalizers(c); len(errs) > 0 {
+			return nil, false, errInvalid(res.gvk.GroupKind(), info.Name, errs)
+		}
 		c.ResourceVersion = ""
 		return c, false, nil
 	}

@@ -52,6 +52,10 @@ type Resource struct {
 	HasGeneration bool
 	// Scale, when set, gives the resource a /scale subresource.
 	Scale *ScaleAccessor
+	// KeepStatusOnCreate: a create may set status (a kubelet registers
+	// its Node with capacity, addresses and conditions); otherwise the
+	// handler clears status on create.
+	KeepStatusOnCreate bool
 	// AllowCreateOnUpdate: a PUT of a missing object creates it (true
 	// upstream for e.g. endpoints, leases, events and RBAC objects).
 	AllowCreateOnUpdate bool

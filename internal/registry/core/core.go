@@ -93,6 +93,10 @@ func resources(now func() time.Time) []registry.Resource {
 			Namespaced: e.namespaced, ShortNames: e.short, Categories: e.categories,
 			New: e.newObj, NewList: e.newList, Strategy: e.strategy,
 			HasStatus: e.status, HasGeneration: e.generation, Scale: e.scale,
+			// As upstream: a PUT may create endpoints and events; a
+			// kubelet creates its Node with status.
+			AllowCreateOnUpdate: e.resource == "endpoints" || e.resource == "events",
+			KeepStatusOnCreate:  e.resource == "nodes",
 		})
 	}
 	return out
