@@ -31,6 +31,8 @@ func resources(now func() time.Time) []registry.Resource {
 		New:        func() runtime.Object { return &coordinationv1.Lease{} },
 		NewList:    func() runtime.Object { return &coordinationv1.LeaseList{} },
 		Strategy:   leaseStrategy{now: now},
+		// Leader election clients acquire a lease with a PUT.
+		AllowCreateOnUpdate: true,
 	}}
 }
 

@@ -51,7 +51,7 @@ func resources(now func() time.Time) []registry.Resource {
 		Namespaced: true, ShortNames: []string{"ev"},
 		New:      func() runtime.Object { return &eventsv1.Event{} },
 		NewList:  func() runtime.Object { return &eventsv1.EventList{} },
-		Strategy: eventStrategy{now: now},
+		Strategy: eventStrategy{now: now}, AllowCreateOnUpdate: true,
 	}}
 }
 

@@ -31,6 +31,8 @@ func Resources() []registry.Resource {
 	return resources(time.Now)
 }
 
+// resources: RBAC objects may be created by PUT (AllowCreateOnUpdate), as
+// upstream, so that bootstrap and `kubectl auth reconcile` can apply them.
 func resources(now func() time.Time) []registry.Resource {
 	gv := rbacv1.SchemeGroupVersion
 	return []registry.Resource{
@@ -38,25 +40,25 @@ func resources(now func() time.Time) []registry.Resource {
 			GroupVersion: gv, Resource: "roles", Kind: "Role", SingularName: "role", Namespaced: true,
 			New:      func() runtime.Object { return &rbacv1.Role{} },
 			NewList:  func() runtime.Object { return &rbacv1.RoleList{} },
-			Strategy: roleStrategy{},
+			Strategy: roleStrategy{}, AllowCreateOnUpdate: true,
 		},
 		{
 			GroupVersion: gv, Resource: "rolebindings", Kind: "RoleBinding", SingularName: "rolebinding", Namespaced: true,
 			New:      func() runtime.Object { return &rbacv1.RoleBinding{} },
 			NewList:  func() runtime.Object { return &rbacv1.RoleBindingList{} },
-			Strategy: roleBindingStrategy{now: now},
+			Strategy: roleBindingStrategy{now: now}, AllowCreateOnUpdate: true,
 		},
 		{
 			GroupVersion: gv, Resource: "clusterroles", Kind: "ClusterRole", SingularName: "clusterrole",
 			New:      func() runtime.Object { return &rbacv1.ClusterRole{} },
 			NewList:  func() runtime.Object { return &rbacv1.ClusterRoleList{} },
-			Strategy: clusterRoleStrategy{},
+			Strategy: clusterRoleStrategy{}, AllowCreateOnUpdate: true,
 		},
 		{
 			GroupVersion: gv, Resource: "clusterrolebindings", Kind: "ClusterRoleBinding", SingularName: "clusterrolebinding",
 			New:      func() runtime.Object { return &rbacv1.ClusterRoleBinding{} },
 			NewList:  func() runtime.Object { return &rbacv1.ClusterRoleBindingList{} },
-			Strategy: clusterRoleBindingStrategy{now: now},
+			Strategy: clusterRoleBindingStrategy{now: now}, AllowCreateOnUpdate: true,
 		},
 	}
 }
