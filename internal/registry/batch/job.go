@@ -41,9 +41,10 @@ var (
 	_ registry.WarningsFunc   = jobStrategy{}
 )
 
-// Default applies SetDefaults_Job. It must run before PrepareForCreate, as
-// upstream decodes (and defaults) before preparing: the job's own labels
-// default to the template's, which must not yet hold the generated ones.
+// Default applies SetDefaults_Job. A job without labels takes its
+// template's label map itself, not a copy, as upstream: the selector
+// labels PrepareForCreate adds to the template then show on the job too
+// (kubectl users see job-name and controller-uid on their jobs).
 func (jobStrategy) Default(obj runtime.Object) {
 	if j, ok := obj.(*batchv1.Job); ok {
 		defaultJobSpec(&j.Spec)

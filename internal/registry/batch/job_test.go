@@ -87,8 +87,17 @@ func TestJobPrepareForCreate(t *testing.T) {
 		t.Fatalf("selector = %v", j.Spec.Selector)
 	}
 	if len(j.Labels) != 0 {
-		t.Fatalf("job labels = %v; the generated ones must not leak into metadata", j.Labels)
+		t.Fatalf("job labels = %v; a template without labels gives the job none", j.Labels)
 	}
+	t.Run("job labels follow template labels", func(t *testing.T) {
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "pi", UID: "6b1d"}, Spec: batchv1.JobSpec{Template: podTemplate()}}
+		j.Spec.Template.Labels = map[string]string{"app": "pi"}
+		jobStrategy{}.Default(j)
+		jobStrategy{}.PrepareForCreate(context.Background(), j)
+		if len(j.Labels) != 5 || j.Labels["batch.kubernetes.io/job-name"] != "pi" || j.Labels["app"] != "pi" {
+			t.Fatalf("job labels = %v", j.Labels)
+		}
+	})
 	t.Run("manual selector untouched", func(t *testing.T) {
 		j := &batchv1.Job{Spec: batchv1.JobSpec{ManualSelector: ptrTo(true), Template: podTemplate()}}
 		jobStrategy{}.PrepareForCreate(context.Background(), j)
