@@ -21,6 +21,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	opts := writeOptions{fieldManager: "skiff-apiserver"}
 	for _, name := range defaultNamespaces {
+		if _, ok := nsRes.cache.Get(nsRes.key("", name)); ok {
+			continue
+		}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if _, err := s.create(ctx, nsRes, ns, "", opts); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err

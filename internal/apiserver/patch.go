@@ -183,9 +183,9 @@ func (s *Server) applyPatch(res *resource, info requestInfo, cur runtime.Object,
 	if res.def.Namespaced && patchObj.GetNamespace() != "" && patchObj.GetNamespace() != info.Namespace {
 		return nil, false, errBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
-	fm := res.fieldManager
-	if info.Subresource == "status" && res.statusFieldManager != nil {
-		fm = res.statusFieldManager
+	fm, err := s.fieldManager(res, info.Subresource)
+	if err != nil {
+		return nil, false, err
 	}
 	live := cur
 	if live == nil {

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/storage"
@@ -32,8 +31,7 @@ type resource struct {
 	codecs *codecs
 	store  storage.Store
 
-	fieldManager       *managedfields.FieldManager
-	statusFieldManager *managedfields.FieldManager
+	managers fieldManagers
 }
 
 func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchcache.Hub) *resource {

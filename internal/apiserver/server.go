@@ -13,13 +13,13 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
-	"k8s.io/client-go/applyconfigurations"
 
 	"skiff.dev/skiff/internal/apiserver/openapi"
 	"skiff.dev/skiff/internal/auth/authn"
@@ -68,6 +68,7 @@ type Server struct {
 	groups []discoveryGroup
 
 	typeConverter managedfields.TypeConverter
+	tcOnce        sync.Once
 	services      serviceAllocator
 	openapi       *openapi.Service
 	ready         chan struct{}
@@ -91,13 +92,9 @@ func New(cfg Config) (*Server, error) {
 		byKind:    map[schema.GroupVersionKind]*resource{},
 		ready:     make(chan struct{}),
 	}
-	s.typeConverter = applyconfigurations.NewTypeConverter(scheme)
 	for i := range cfg.Resources {
 		def := &cfg.Resources[i]
 		r := newResource(def, s.codecs, cfg.Store, s.hub)
-		if err := s.initFieldManagers(r); err != nil {
-			return nil, err
-		}
 		gv := def.GroupVersion
 		if s.resources[gv] == nil {
 			s.resources[gv] = map[string]*resource{}
