@@ -21,7 +21,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	opts := writeOptions{fieldManager: "skiff-apiserver"}
 	for _, name := range defaultNamespaces {
-		if _, ok := nsRes.cache.Get(nsRes.key("", name)); ok {
+		if _, ok := nsRes.cacheGet(nsRes.key("", name)); ok {
 			continue
 		}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}

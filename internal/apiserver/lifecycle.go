@@ -137,7 +137,7 @@ func (s *Server) checkNamespace(ctx context.Context, res *resource, namespace st
 	if nsRes == nil {
 		return nil
 	}
-	obj, ok := nsRes.cache.Get(nsRes.key("", namespace))
+	obj, ok := nsRes.cacheGet(nsRes.key("", namespace))
 	if !ok {
 		var err error
 		if obj, err = nsRes.get(ctx, "", namespace); err != nil {

@@ -212,7 +212,7 @@ func (s *Server) listFromCache(ctx context.Context, res *resource, namespace str
 	if sel.empty() {
 		filter = nil
 	}
-	items, cacheRev := res.cache.List(res.listPrefix(namespace), filter)
+	items, cacheRev := res.cacheList(res.listPrefix(namespace), filter)
 	return s.buildList(res, items, cacheRev, "", nil)
 }
 

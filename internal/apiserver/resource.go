@@ -32,9 +32,14 @@ type resource struct {
 	store  storage.Store
 
 	managers fieldManagers
+
+	// stored and view are set for a resource kept in another one's
+	// storage (registry.StorageView).
+	stored *resource
+	view   *registry.StorageView
 }
 
-func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchcache.Hub) *resource {
+func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchcache.Hub, stored *resource) *resource {
 	group := r.GroupVersion.Group
 	if group == "" {
 		group = "core"
@@ -47,8 +52,57 @@ func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchca
 		codecs: c,
 		store:  st,
 	}
+	if stored != nil {
+		// A view shares the stored resource's keys and cache.
+		res.stored, res.view = stored, r.StoredAs
+		res.prefix, res.cache = stored.prefix, stored.cache
+		return res
+	}
 	res.cache = hub.Register(res.prefix, res.decode)
 	return res
+}
+
+// fromStored converts a stored (or cached) object to this resource's
+// type; for resources that are not views it returns obj itself.
+func (r *resource) fromStored(obj runtime.Object) (runtime.Object, error) {
+	if r.view == nil || obj == nil {
+		return obj, nil
+	}
+	out, err := r.view.FromStored(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s to %s: %w", r.stored.gvk.Kind, r.gvk, err)
+	}
+	out.GetObjectKind().SetGroupVersionKind(r.gvk)
+	return out, nil
+}
+
+// cacheGet reads one object from the watch cache.
+func (r *resource) cacheGet(key string) (runtime.Object, bool) {
+	o, ok := r.cache.Get(key)
+	if !ok {
+		return nil, false
+	}
+	o, err := r.fromStored(o)
+	return o, err == nil
+}
+
+// cacheList lists the watch cache under keyPrefix, in this resource's type.
+func (r *resource) cacheList(keyPrefix string, filter func(runtime.Object) bool) ([]runtime.Object, int64) {
+	if r.view == nil {
+		return r.cache.List(keyPrefix, filter)
+	}
+	items, rev := r.cache.List(keyPrefix, nil)
+	out := make([]runtime.Object, 0, len(items))
+	for _, it := range items {
+		o, err := r.fromStored(it)
+		if err != nil {
+			continue
+		}
+		if filter == nil || filter(o) {
+			out = append(out, o)
+		}
+	}
+	return out, rev
 }
 
 // key of an object; namespace is ignored for cluster-scoped resources.
@@ -70,6 +124,13 @@ func (r *resource) listPrefix(namespace string) string {
 // encode serializes obj for the store: protobuf, without resourceVersion
 // (the store's revision is the resourceVersion, as upstream).
 func (r *resource) encode(obj runtime.Object) ([]byte, error) {
+	if r.view != nil {
+		so, err := r.view.ToStored(obj)
+		if err != nil {
+			return nil, fmt.Errorf("convert %s to %s: %w", r.gvk, r.stored.gvk.Kind, err)
+		}
+		return r.stored.encode(so)
+	}
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -89,6 +150,13 @@ func (r *resource) encode(obj runtime.Object) ([]byte, error) {
 // decode reads a stored value into a new object with its
 // resourceVersion and TypeMeta set.
 func (r *resource) decode(data []byte, rev int64) (runtime.Object, error) {
+	if r.view != nil {
+		so, err := r.stored.decode(data, rev)
+		if err != nil {
+			return nil, err
+		}
+		return r.fromStored(so)
+	}
 	obj, _, err := r.codecs.proto.Decode(data, nil, r.def.New())
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", r.gvk.Kind, err)

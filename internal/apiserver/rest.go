@@ -132,7 +132,7 @@ func (s *Server) serveGet(ctx context.Context, w http.ResponseWriter, r *http.Re
 	var err error
 	if rv := r.URL.Query().Get("resourceVersion"); rv == "0" {
 		// "Any" version: the cache is good enough.
-		if o, ok := res.cache.Get(res.key(info.Namespace, info.Name)); ok {
+		if o, ok := res.cacheGet(res.key(info.Namespace, info.Name)); ok {
 			obj = o
 		} else {
 			err = apierrors.NewNotFound(res.gr, info.Name)
@@ -305,7 +305,7 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 		s.writeError(w, r, err)
 		return
 	}
-	items, _ := res.cache.List(res.listPrefix(info.Namespace), sel.matches)
+	items, _ := res.cacheList(res.listPrefix(info.Namespace), sel.matches)
 	for _, it := range items {
 		m := objectMeta(it)
 		if _, err := s.delete(ctx, res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {

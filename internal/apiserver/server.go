@@ -92,9 +92,26 @@ func New(cfg Config) (*Server, error) {
 		byKind:    map[schema.GroupVersionKind]*resource{},
 		ready:     make(chan struct{}),
 	}
+	// Stored resources first: views need their storage's cache.
+	order := make([]*registry.Resource, 0, len(cfg.Resources))
 	for i := range cfg.Resources {
-		def := &cfg.Resources[i]
-		r := newResource(def, s.codecs, cfg.Store, s.hub)
+		if cfg.Resources[i].StoredAs == nil {
+			order = append(order, &cfg.Resources[i])
+		}
+	}
+	for i := range cfg.Resources {
+		if cfg.Resources[i].StoredAs != nil {
+			order = append(order, &cfg.Resources[i])
+		}
+	}
+	for _, def := range order {
+		var stored *resource
+		if v := def.StoredAs; v != nil {
+			if stored = s.resources[v.Resource.GroupVersion()][v.Resource.Resource]; stored == nil {
+				return nil, fmt.Errorf("apiserver: %s is stored as %s, which is not served", def.GroupVersionResource(), v.Resource)
+			}
+		}
+		r := newResource(def, s.codecs, cfg.Store, s.hub, stored)
 		gv := def.GroupVersion
 		if s.resources[gv] == nil {
 			s.resources[gv] = map[string]*resource{}

@@ -123,7 +123,7 @@ func (s *Server) allocate(ctx context.Context, res *resource, obj, old runtime.O
 	a := &s.services
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	all, _ := res.cache.List(res.prefix, nil)
+	all, _ := res.cacheList(res.prefix, nil)
 	a.load(all)
 
 	var errs field.ErrorList

@@ -242,7 +242,7 @@ func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) error {
 	if pdbRes == nil {
 		return nil
 	}
-	items, _ := pdbRes.cache.List(pdbRes.listPrefix(pod.Namespace), nil)
+	items, _ := pdbRes.cacheList(pdbRes.listPrefix(pod.Namespace), nil)
 	var matching []*policyv1.PodDisruptionBudget
 	for _, o := range items {
 		pdb := o.(*policyv1.PodDisruptionBudget)

@@ -177,16 +177,24 @@ func (s *Server) serveWatch(ctx context.Context, w http.ResponseWriter, r *http.
 	lastRev := watcher.StartRevision
 	var buf bytes.Buffer
 	send := func(ev *watchcache.Event) bool {
-		typ, obj := ev.Type, ev.Object
 		if len(ev.Key) < len(prefix) || ev.Key[:len(prefix)] != prefix {
 			return true
 		}
 		if ev.Revision > lastRev {
 			lastRev = ev.Revision
 		}
+		typ := ev.Type
+		obj, err := res.fromStored(ev.Object)
+		if err != nil {
+			return true
+		}
 		if !sel.empty() {
-			now := sel.matches(ev.Object)
-			before := ev.PrevObject != nil && sel.matches(ev.PrevObject)
+			prev, err := res.fromStored(ev.PrevObject)
+			if err != nil {
+				prev = nil
+			}
+			now := sel.matches(obj)
+			before := prev != nil && sel.matches(prev)
 			switch {
 			case ev.Type == watch.Deleted && !now:
 				return true

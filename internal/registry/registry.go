@@ -59,6 +59,12 @@ type Resource struct {
 	// AllowCreateOnUpdate: a PUT of a missing object creates it (true
 	// upstream for e.g. endpoints, leases, events and RBAC objects).
 	AllowCreateOnUpdate bool
+	// StoredAs, when set, makes this resource a view of another one: the
+	// same objects under the same keys, stored once in the other's
+	// version and converted on every read and write — as upstream
+	// serves autoscaling/v1 HPAs from autoscaling/v2 storage, and
+	// events.k8s.io events from core/v1 events.
+	StoredAs *StorageView
 	// Verbs overrides the default verb list (create, delete,
 	// deletecollection, get, list, patch, update, watch). Nil: default.
 	Verbs []string
@@ -177,4 +183,15 @@ type DeletionHolder interface {
 	// BeginDeletion updates an object being marked for deletion (a
 	// namespace's status.phase becomes Terminating).
 	BeginDeletion(obj runtime.Object)
+}
+
+// StorageView describes how a resource is kept in another resource's
+// storage.
+type StorageView struct {
+	// Resource is the stored resource; it must be served too.
+	Resource schema.GroupVersionResource
+	// ToStored converts an object of this resource to the stored type;
+	// FromStored converts back. Neither may mutate its argument.
+	ToStored   func(obj runtime.Object) (runtime.Object, error)
+	FromStored func(obj runtime.Object) (runtime.Object, error)
 }

@@ -47,6 +47,26 @@ func resources(now func() time.Time) []registry.Resource {
 	v1.New = func() runtime.Object { return &autoscalingv1.HorizontalPodAutoscaler{} }
 	v1.NewList = func() runtime.Object { return &autoscalingv1.HorizontalPodAutoscalerList{} }
 	v1.Strategy = v1Strategy{now: now}
+	// One stored copy, in v2, as upstream.
+	v1.StoredAs = &registry.StorageView{
+		Resource: autoscalingv2.SchemeGroupVersion.WithResource("horizontalpodautoscalers"),
+		ToStored: func(obj runtime.Object) (runtime.Object, error) {
+			in, ok := obj.(*autoscalingv1.HorizontalPodAutoscaler)
+			if !ok {
+				return nil, fmt.Errorf("expected autoscaling/v1 HorizontalPodAutoscaler, got %T", obj)
+			}
+			out := ConvertV1ToV2(in)
+			DefaultV2(out)
+			return out, nil
+		},
+		FromStored: func(obj runtime.Object) (runtime.Object, error) {
+			in, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+			if !ok {
+				return nil, fmt.Errorf("expected autoscaling/v2 HorizontalPodAutoscaler, got %T", obj)
+			}
+			return ConvertV2ToV1(in), nil
+		},
+	}
 	return []registry.Resource{v2, v1}
 }
 

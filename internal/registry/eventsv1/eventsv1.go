@@ -52,6 +52,24 @@ func resources(now func() time.Time) []registry.Resource {
 		New:      func() runtime.Object { return &eventsv1.Event{} },
 		NewList:  func() runtime.Object { return &eventsv1.EventList{} },
 		Strategy: eventStrategy{now: now}, AllowCreateOnUpdate: true,
+		// Stored as core/v1 events, as upstream: both APIs show the same events.
+		StoredAs: &registry.StorageView{
+			Resource: corev1.SchemeGroupVersion.WithResource("events"),
+			ToStored: func(obj runtime.Object) (runtime.Object, error) {
+				in, ok := obj.(*eventsv1.Event)
+				if !ok {
+					return nil, fmt.Errorf("expected events.k8s.io/v1 Event, got %T", obj)
+				}
+				return ToCore(in), nil
+			},
+			FromStored: func(obj runtime.Object) (runtime.Object, error) {
+				in, ok := obj.(*corev1.Event)
+				if !ok {
+					return nil, fmt.Errorf("expected v1 Event, got %T", obj)
+				}
+				return FromCore(in), nil
+			},
+		},
 	}}
 }
 
