@@ -1,12 +1,14 @@
 package authn
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -23,7 +25,24 @@ type X509Authenticator struct {
 	roots *x509.CertPool
 	// now is the clock used for validity checks; tests replace it.
 	now func() time.Time
+
+	// verified remembers chains that verified, so that every request of
+	// a long-lived connection does not pay for signature checks again
+	// (upstream caches the same way). Entries expire after
+	// verifiedTTL or at the leaf's NotAfter, whichever is first.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verifiedChain
 }
+
+type verifiedChain struct {
+	user    User
+	expires time.Time
+}
+
+const (
+	verifiedTTL     = 5 * time.Minute
+	maxVerifiedSize = 4096
+)
 
 var _ Authenticator = (*X509Authenticator)(nil)
 
@@ -45,6 +64,16 @@ func (a *X509Authenticator) Authenticate(r *http.Request) (*User, bool, error) {
 		return nil, false, nil
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	key := chainKey(r.TLS.PeerCertificates)
+	now := a.now()
+	a.mu.Lock()
+	if v, ok := a.verified[key]; ok && now.Before(v.expires) {
+		a.mu.Unlock()
+		u := v.user
+		u.Groups = slices.Clone(v.user.Groups)
+		return &u, true, nil
+	}
+	a.mu.Unlock()
 	opts := x509.VerifyOptions{
 		Roots:       a.roots,
 		CurrentTime: a.now(),
@@ -62,10 +91,31 @@ func (a *X509Authenticator) Authenticate(r *http.Request) (*User, bool, error) {
 	if leaf.Subject.CommonName == "" {
 		return nil, false, fmt.Errorf("certificate %s: %w", certificateIdentifier(leaf), ErrNoCommonName)
 	}
-	return &User{
-		Name:   leaf.Subject.CommonName,
-		Groups: slices.Clone(leaf.Subject.Organization),
-	}, true, nil
+	u := User{Name: leaf.Subject.CommonName, Groups: slices.Clone(leaf.Subject.Organization)}
+	expires := now.Add(verifiedTTL)
+	if leaf.NotAfter.Before(expires) {
+		expires = leaf.NotAfter
+	}
+	a.mu.Lock()
+	if a.verified == nil || len(a.verified) >= maxVerifiedSize {
+		a.verified = make(map[[sha256.Size]byte]verifiedChain)
+	}
+	a.verified[key] = verifiedChain{user: u, expires: expires}
+	a.mu.Unlock()
+	out := u
+	out.Groups = slices.Clone(u.Groups)
+	return &out, true, nil
+}
+
+// chainKey identifies the exact certificates a client presented.
+func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // certificateIdentifier names a certificate in error messages well enough to

@@ -126,3 +126,29 @@ func TestX509AuthenticatorNilPoolTrustsNothing(t *testing.T) {
 		t.Fatalf("ok=%v err=%v, want an error", ok, err)
 	}
 }
+
+// TestX509AuthenticatorCacheHonoursExpiry: a remembered verification is
+// reused, but never past the certificate's NotAfter.
+func TestX509AuthenticatorCacheHonoursExpiry(t *testing.T) {
+	ca := newCert(t, nil, "test-ca", nil, asCA())
+	leaf := newCert(t, ca, "alice", []string{"dev"}, withValidity(testNow.Add(-time.Hour), testNow.Add(time.Minute))).cert
+	a := NewX509Authenticator(ca.pool())
+	now := testNow
+	a.now = func() time.Time { return now }
+	req := httptest.NewRequest(http.MethodGet, "/api", nil)
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
+	for i := 0; i < 2; i++ {
+		u, ok, err := a.Authenticate(req)
+		if err != nil || !ok || u.Name != "alice" {
+			t.Fatalf("attempt %d: %+v %v %v", i, u, ok, err)
+		}
+		u.Groups[0] = "mutated" // callers may not change the cached user
+	}
+	if u, _, _ := a.Authenticate(req); u.Groups[0] != "dev" {
+		t.Fatalf("cached user was mutated: %+v", u)
+	}
+	now = testNow.Add(2 * time.Minute)
+	if _, ok, err := a.Authenticate(req); ok || err == nil {
+		t.Fatalf("expired certificate accepted from the cache: ok=%v err=%v", ok, err)
+	}
+}
