@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"net/http"
 	"net/url"
 	"strings"
@@ -231,7 +232,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 		}
 	}
 	q := r.URL.Query()
-	if err := metav1.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, opts); err != nil {
+	if err := s.paramCodec.DecodeParameters(q, schema.GroupVersion{Version: "v1"}, opts); err != nil {
 		return nil, false, errBadRequest("%v", err)
 	}
 	dry := false
@@ -306,12 +307,25 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 		return
 	}
 	items, _ := res.cacheList(res.listPrefix(info.Namespace), sel.matches)
+	// As upstream, the answer is the list of what was deleted (or marked
+	// for deletion).
+	done := make([]runtime.Object, 0, len(items))
 	for _, it := range items {
 		m := objectMeta(it)
-		if _, err := s.delete(ctx, res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {
+		result, err := s.delete(ctx, res, m.GetNamespace(), m.GetName(), opts, dry)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		done = append(done, result.obj)
 	}
-	s.respond(w, r, res, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+	list, err := s.buildList(res, done, s.hub.Revision(), "", nil)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respond(w, r, res, http.StatusOK, list)
 }

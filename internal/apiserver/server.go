@@ -18,6 +18,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
@@ -68,6 +69,7 @@ type Server struct {
 	groups []discoveryGroup
 
 	typeConverter managedfields.TypeConverter
+	paramCodec    runtime.ParameterCodec
 	tcOnce        sync.Once
 	services      serviceAllocator
 	openapi       *openapi.Service
@@ -119,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 		s.resources[gv][def.Resource] = r
 		s.byKind[r.gvk] = r
 	}
+	s.paramCodec = runtime.NewParameterCodec(scheme)
 	s.groups = buildDiscoveryGroups(cfg.Resources)
 	s.openapi = openapi.NewService(s.openAPIKinds(), slog.Default())
 	s.handler = s.buildChain()

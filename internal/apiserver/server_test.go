@@ -506,3 +506,22 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry run persisted: %v", err)
 	}
 }
+
+func TestDeleteCollection(t *testing.T) {
+	f := newFixture(t)
+	cms := f.client.CoreV1().ConfigMaps("default")
+	for _, n := range []string{"a", "b", "c"} {
+		c := cm(n, nil)
+		c.Labels = map[string]string{"del": fmt.Sprint(n != "c")}
+		if _, err := cms.Create(bg, c, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cms.DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "del=true"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := cms.List(bg, metav1.ListOptions{})
+	if err != nil || len(l.Items) != 1 || l.Items[0].Name != "c" {
+		t.Fatalf("after deletecollection: %v %+v", err, l)
+	}
+}
