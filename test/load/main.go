@@ -216,10 +216,15 @@ func list(args []string) error {
 	kc := fs.String("kubeconfig", "", "kubeconfig")
 	runs := fs.Int("runs", 10, "lists")
 	rv := fs.String("rv", "", "resourceVersion (\"\" consistent, \"0\" any)")
+	proto := fs.Bool("proto", false, "ask for protobuf instead of JSON")
 	_ = fs.Parse(args)
 	cfg, err := config(*kc)
 	if err != nil {
 		return err
+	}
+	cfg.ContentType = "application/json"
+	if *proto {
+		cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	}
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	var times []time.Duration
