@@ -77,10 +77,7 @@ func (statefulSetStrategy) Default(obj runtime.Object) {
 // defaultClaimTemplate applies the PersistentVolumeClaim defaults upstream
 // runs on every claim template, so that stored templates round-trip equal.
 func defaultClaimTemplate(pvc *corev1.PersistentVolumeClaim) {
-	if pvc.Spec.VolumeMode == nil {
-		mode := corev1.PersistentVolumeFilesystem
-		pvc.Spec.VolumeMode = &mode
-	}
+	core.DefaultPersistentVolumeClaimSpec(&pvc.Spec)
 	if pvc.Status.Phase == "" {
 		pvc.Status.Phase = corev1.ClaimPending
 	}
@@ -191,6 +188,14 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, p *field.Path, opts s
 		pp := p.Child("persistentVolumeClaimRetentionPolicy")
 		errs = append(errs, validateRetentionPolicyType(pol.WhenDeleted, pp.Child("whenDeleted"))...)
 		errs = append(errs, validateRetentionPolicyType(pol.WhenScaled, pp.Child("whenScaled"))...)
+	}
+	// Claim templates are immutable, so they are checked on create only:
+	// templates stored under older rules stay updatable.
+	if !opts.skipClaimTemplates {
+		for i := range spec.VolumeClaimTemplates {
+			cp := p.Child("volumeClaimTemplates").Index(i).Child("spec")
+			errs = append(errs, core.ValidatePersistentVolumeClaimSpec(&spec.VolumeClaimTemplates[i].Spec, cp)...)
+		}
 	}
 	errs = append(errs, nonnegativePtr(spec.Replicas, p.Child("replicas"))...)
 	errs = append(errs, nonnegative(int64(spec.MinReadySeconds), p.Child("minReadySeconds"))...)

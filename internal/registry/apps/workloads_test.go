@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -175,6 +176,20 @@ func TestStatefulSetValidate(t *testing.T) {
 		{"activeDeadlineSeconds", func(ss *appsv1.StatefulSet) { ss.Spec.Template.Spec.ActiveDeadlineSeconds = ptrTo[int64](1) }, []want{
 			{field.ErrorTypeForbidden, "spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in StatefulSet is not Supported"},
 		}},
+		{"claim template", func(ss *appsv1.StatefulSet) {
+			ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{claimTemplate("data")}
+		}, nil},
+		{"claim template without storage request or access mode", func(ss *appsv1.StatefulSet) {
+			ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{claimTemplate("data"), {ObjectMeta: metav1.ObjectMeta{Name: "logs"}}}
+		}, []want{
+			{field.ErrorTypeRequired, "spec.volumeClaimTemplates[1].spec.accessModes", "at least 1 access mode is required"},
+			{field.ErrorTypeRequired, "spec.volumeClaimTemplates[1].spec.resources[storage]", ""},
+		}},
+		{"claim template with a bad access mode", func(ss *appsv1.StatefulSet) {
+			c := claimTemplate("data")
+			c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadWriteSometimes"}
+			ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{c}
+		}, []want{{field.ErrorTypeNotSupported, "spec.volumeClaimTemplates[0].spec.accessModes", ""}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,9 +214,21 @@ func TestStatefulSetTemplateGetsClaimVolumes(t *testing.T) {
 	}
 }
 
+// claimTemplate is a valid claim template: one access mode, a storage
+// request.
+func claimTemplate(name string) corev1.PersistentVolumeClaim {
+	return corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+}
+
 func TestStatefulSetMountsClaimTemplates(t *testing.T) {
 	ss := newStatefulSet()
-	ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+	ss.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{claimTemplate("data")}
 	ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/db"}}
 	checkErrors(t, statefulSetStrategy{}.Validate(context.Background(), ss), nil)
 	ss.Spec.VolumeClaimTemplates = nil

@@ -54,6 +54,17 @@ func validateAccessModes(modes []corev1.PersistentVolumeAccessMode, p *field.Pat
 	return errs
 }
 
+// DefaultPersistentVolumeClaimSpec applies upstream's claim spec defaults
+// (volume mode, rounded quantities); StatefulSets run it on their claim
+// templates.
+func DefaultPersistentVolumeClaimSpec(spec *corev1.PersistentVolumeClaimSpec) { defaultPVCSpec(spec) }
+
+// ValidatePersistentVolumeClaimSpec checks a claim spec with upstream's
+// create-time rules; StatefulSets run it on their claim templates.
+func ValidatePersistentVolumeClaimSpec(spec *corev1.PersistentVolumeClaimSpec, fldPath *field.Path) field.ErrorList {
+	return validatePVCSpec(spec, fldPath)
+}
+
 // validatePVCSpec checks a claim spec: access modes, a positive storage
 // request, class names, data sources.
 func validatePVCSpec(spec *corev1.PersistentVolumeClaimSpec, fldPath *field.Path) field.ErrorList {
