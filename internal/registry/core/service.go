@@ -49,6 +49,19 @@ func (s serviceStrategy) clusterFamilies() []corev1.IPFamily {
 // ServiceNeedsClusterIP reports whether the API server must allocate a
 // cluster IP: every service but ExternalName and headless ones, when the
 // client has not chosen one.
+// servicePortValue is the (protocol, port) key of a duplicate-port
+// error. Upstream reports its internal ServicePort, whose fields carry no
+// JSON tags, so clients see Go field names in the message:
+// {"Name":"","Protocol":"TCP","AppProtocol":null,"Port":80,"TargetPort":0,"NodePort":0}.
+type servicePortValue struct {
+	Name        string
+	Protocol    corev1.Protocol
+	AppProtocol *string
+	Port        int32
+	TargetPort  intstr.IntOrString
+	NodePort    int32
+}
+
 func ServiceNeedsClusterIP(svc *corev1.Service) bool {
 	return svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP == ""
 }
@@ -504,19 +517,22 @@ func validateService(svc *corev1.Service, old *corev1.Service) field.ErrorList {
 			}
 		}
 	}
-	nodePorts, ports := map[corev1.ServicePort]bool{}, map[corev1.ServicePort]bool{}
+	// Node ports first, then ports, as upstream orders the errors.
+	nodePorts, ports := map[servicePortValue]bool{}, map[servicePortValue]bool{}
 	for i, p := range spec.Ports {
-		pp := sp.Child("ports").Index(i)
-		if p.NodePort != 0 {
-			key := corev1.ServicePort{Protocol: p.Protocol, NodePort: p.NodePort}
-			if nodePorts[key] {
-				errs = append(errs, field.Duplicate(pp.Child("nodePort"), p.NodePort))
-			}
-			nodePorts[key] = true
+		if p.NodePort == 0 {
+			continue
 		}
-		key := corev1.ServicePort{Protocol: p.Protocol, Port: p.Port}
+		key := servicePortValue{Protocol: p.Protocol, NodePort: p.NodePort}
+		if nodePorts[key] {
+			errs = append(errs, field.Duplicate(sp.Child("ports").Index(i).Child("nodePort"), p.NodePort))
+		}
+		nodePorts[key] = true
+	}
+	for i, p := range spec.Ports {
+		key := servicePortValue{Protocol: p.Protocol, Port: p.Port}
 		if ports[key] {
-			errs = append(errs, field.Duplicate(pp, key))
+			errs = append(errs, field.Duplicate(sp.Child("ports").Index(i), key))
 		}
 		ports[key] = true
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +121,32 @@ func TestValidateService(t *testing.T) {
 			svc := prepared(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "d"}, Spec: tc.svc})
 			expectErrs(t, s.Validate(context.Background(), svc), tc.want...)
 		})
+	}
+}
+
+// TestServiceDuplicatePortMessages checks the text and order upstream
+// gives: node ports before ports, and the duplicate port rendered as its
+// untagged internal struct.
+func TestServiceDuplicatePortMessages(t *testing.T) {
+	svc := prepared(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "d"}, Spec: corev1.ServiceSpec{
+		Type: corev1.ServiceTypeNodePort,
+		Ports: []corev1.ServicePort{
+			{Name: "a", Port: 80, NodePort: 30001},
+			{Name: "b", Port: 80, NodePort: 30002},
+			{Name: "c", Port: 81, NodePort: 30001},
+		},
+	}})
+	errs := serviceStrategy{clock: testClock}.Validate(context.Background(), svc)
+	want := []string{
+		`spec.ports[2].nodePort: Duplicate value: 30001`,
+		`spec.ports[1]: Duplicate value: {"Name":"","Protocol":"TCP","AppProtocol":null,"Port":80,"TargetPort":0,"NodePort":0}`,
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

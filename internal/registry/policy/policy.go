@@ -77,10 +77,21 @@ func (pdbStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) 
 	return validateSpec(&pdb.Spec, field.NewPath("spec"), opts)
 }
 
+// pdbSpecValue is the spec as upstream reports it when both bounds are
+// set: its internal type has no JSON tags, so the message shows Go field
+// names ({"MinAvailable":1,"Selector":{...},"MaxUnavailable":1,...}).
+type pdbSpecValue struct {
+	MinAvailable               *intstr.IntOrString
+	Selector                   *metav1.LabelSelector
+	MaxUnavailable             *intstr.IntOrString
+	UnhealthyPodEvictionPolicy *policyv1.UnhealthyPodEvictionPolicyType
+}
+
 func validateSpec(spec *policyv1.PodDisruptionBudgetSpec, p *field.Path, selOpts metav1validation.LabelSelectorValidationOptions) field.ErrorList {
 	var errs field.ErrorList
 	if spec.MinAvailable != nil && spec.MaxUnavailable != nil {
-		errs = append(errs, field.Invalid(p, spec, "minAvailable and maxUnavailable cannot be both set"))
+		bad := pdbSpecValue{spec.MinAvailable, spec.Selector, spec.MaxUnavailable, spec.UnhealthyPodEvictionPolicy}
+		errs = append(errs, field.Invalid(p, bad, "minAvailable and maxUnavailable cannot be both set"))
 	}
 	if spec.MinAvailable != nil {
 		errs = append(errs, validateIntOrPercent(*spec.MinAvailable, p.Child("minAvailable"))...)

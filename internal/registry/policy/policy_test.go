@@ -51,6 +51,21 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestBothBoundsMessage: upstream renders its untagged internal spec in
+// the error, and kubectl users see exactly that text.
+func TestBothBoundsMessage(t *testing.T) {
+	spec := policyv1.PodDisruptionBudgetSpec{
+		MinAvailable:   ptrTo(intstr.FromInt32(1)),
+		MaxUnavailable: ptrTo(intstr.FromString("10%")),
+		Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}},
+	}
+	errs := pdbStrategy{}.Validate(context.Background(), &policyv1.PodDisruptionBudget{Spec: spec})
+	want := `spec: Invalid value: {"MinAvailable":1,"Selector":{"matchLabels":{"app":"a"}},"MaxUnavailable":"10%","UnhealthyPodEvictionPolicy":null}: minAvailable and maxUnavailable cannot be both set`
+	if len(errs) != 1 || errs[0].Error() != want {
+		t.Fatalf("errors = %v\nwant %s", errs, want)
+	}
+}
+
 func TestStatusAndRow(t *testing.T) {
 	ctx := context.Background()
 	pdb := &policyv1.PodDisruptionBudget{Status: policyv1.PodDisruptionBudgetStatus{
