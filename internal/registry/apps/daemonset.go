@@ -26,7 +26,22 @@ var (
 	_ registry.Strategy       = daemonSetStrategy{}
 	_ registry.StatusStrategy = daemonSetStrategy{}
 	_ registry.TableConvertor = daemonSetStrategy{}
+	_ registry.WarningsFunc   = daemonSetStrategy{}
 )
+
+// Warnings: the template's PodWarnings on create and when the template
+// changes (upstream: when templateGeneration moves). Unlike the other
+// workloads, upstream gives no warning about the name.
+func (daemonSetStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []string {
+	ds, ok := obj.(*appsv1.DaemonSet)
+	if !ok {
+		return nil
+	}
+	if o, ok := old.(*appsv1.DaemonSet); ok && apiequality.Semantic.DeepEqual(ds.Spec.Template, o.Spec.Template) {
+		return nil
+	}
+	return core.PodTemplateWarnings(field.NewPath("spec", "template"), &ds.Spec.Template)
+}
 
 func (daemonSetStrategy) Default(obj runtime.Object) {
 	ds, ok := obj.(*appsv1.DaemonSet)

@@ -109,12 +109,22 @@ func (deploymentStrategy) ValidateStatusUpdate(ctx context.Context, obj, old run
 	return errs
 }
 
+// Warnings: the name and the template on create; the template again
+// whenever the generation moves (spec or annotation changes).
 func (deploymentStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []string {
 	d, ok := obj.(*appsv1.Deployment)
-	if !ok || old != nil {
+	if !ok {
 		return nil
 	}
-	return dnsLabelNameWarning(d.Name)
+	tp := field.NewPath("spec", "template")
+	if old == nil {
+		return append(dnsLabelNameWarning(d.Name), core.PodTemplateWarnings(tp, &d.Spec.Template)...)
+	}
+	o, ok := old.(*appsv1.Deployment)
+	if !ok || apiequality.Semantic.DeepEqual(d.Spec, o.Spec) && apiequality.Semantic.DeepEqual(d.Annotations, o.Annotations) {
+		return nil
+	}
+	return core.PodTemplateWarnings(tp, &d.Spec.Template)
 }
 
 func validateDeploymentSpec(spec *appsv1.DeploymentSpec, p *field.Path) field.ErrorList {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -68,12 +69,21 @@ func (replicaSetStrategy) ValidateStatusUpdate(ctx context.Context, obj, old run
 	return validateReplicaSetStatus(&rs.Status, field.NewPath("status"))
 }
 
+// Warnings: the name and the template on create; the template again
+// when the spec changes.
 func (replicaSetStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []string {
 	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok || old != nil {
+	if !ok {
 		return nil
 	}
-	return dnsLabelNameWarning(rs.Name)
+	tp := field.NewPath("spec", "template")
+	if old == nil {
+		return append(dnsLabelNameWarning(rs.Name), core.PodTemplateWarnings(tp, &rs.Spec.Template)...)
+	}
+	if o, ok := old.(*appsv1.ReplicaSet); !ok || apiequality.Semantic.DeepEqual(rs.Spec, o.Spec) {
+		return nil
+	}
+	return core.PodTemplateWarnings(tp, &rs.Spec.Template)
 }
 
 // SelectableFields adds status.replicas, which the deployment controller

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -162,15 +163,22 @@ func (statefulSetStrategy) ValidateStatusUpdate(ctx context.Context, obj, old ru
 	return errs
 }
 
+// Warnings: the template on create and when the spec changes, and a
+// negative revision history limit on every write.
 func (statefulSetStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []string {
 	ss, ok := obj.(*appsv1.StatefulSet)
 	if !ok {
 		return nil
 	}
-	if ss.Spec.RevisionHistoryLimit != nil && *ss.Spec.RevisionHistoryLimit < 0 {
-		return []string{"spec.revisionHistoryLimit: a negative value retains all historical revisions; a value >= 0 is recommended"}
+	var w []string
+	o, isUpdate := old.(*appsv1.StatefulSet)
+	if !isUpdate || !apiequality.Semantic.DeepEqual(ss.Spec, o.Spec) {
+		w = core.PodTemplateWarnings(field.NewPath("spec", "template"), &ss.Spec.Template)
 	}
-	return nil
+	if ss.Spec.RevisionHistoryLimit != nil && *ss.Spec.RevisionHistoryLimit < 0 {
+		w = append(w, "spec.revisionHistoryLimit: a negative value retains all historical revisions; a value >= 0 is recommended")
+	}
+	return w
 }
 
 func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, p *field.Path, opts statefulSetOptions) field.ErrorList {

@@ -438,3 +438,51 @@ func TestControllerRevision(t *testing.T) {
 		t.Fatalf("row = %#v", row)
 	}
 }
+
+// TestTemplateWarnings: each workload reports its template's pod warnings
+// under its own path, on create and again when its spec changes.
+func TestTemplateWarnings(t *testing.T) {
+	ctx := context.Background()
+	const want = `spec.template.spec.nodeSelector[beta.kubernetes.io/arch]: deprecated since v1.14; use "kubernetes.io/arch" instead`
+	deprecated := map[string]string{"beta.kubernetes.io/arch": "amd64"}
+
+	d := newDeployment()
+	d.Spec.Template.Spec.NodeSelector = deprecated
+	rs := newReplicaSet()
+	rs.Spec.Template.Spec.NodeSelector = deprecated
+	ss := newStatefulSet()
+	ss.Spec.Template.Spec.NodeSelector = deprecated
+	ds := newDaemonSet()
+	ds.Spec.Template.Spec.NodeSelector = deprecated
+	cases := []struct {
+		name     string
+		strategy interface {
+			Warnings(context.Context, runtime.Object, runtime.Object) []string
+		}
+		obj    runtime.Object
+		change func(runtime.Object) // a spec change that warns again
+	}{
+		{"deployment", deploymentStrategy{}, d, func(o runtime.Object) { o.(*appsv1.Deployment).Spec.Replicas = ptrTo[int32](7) }},
+		{"replicaset", replicaSetStrategy{}, rs, func(o runtime.Object) { o.(*appsv1.ReplicaSet).Spec.MinReadySeconds = 3 }},
+		{"statefulset", statefulSetStrategy{}, ss, func(o runtime.Object) { o.(*appsv1.StatefulSet).Spec.Replicas = ptrTo[int32](7) }},
+		{"daemonset", daemonSetStrategy{}, ds, func(o runtime.Object) {
+			o.(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Image = "nginx:1.28"
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.strategy.Warnings(ctx, tc.obj, nil); len(got) != 1 || got[0] != want {
+				t.Fatalf("create warnings = %q, want %q", got, want)
+			}
+			same := tc.obj.DeepCopyObject()
+			if got := tc.strategy.Warnings(ctx, same, tc.obj); got != nil {
+				t.Fatalf("update without a spec change warned: %q", got)
+			}
+			changed := tc.obj.DeepCopyObject()
+			tc.change(changed)
+			if got := tc.strategy.Warnings(ctx, changed, tc.obj); len(got) != 1 || got[0] != want {
+				t.Fatalf("update warnings = %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -212,7 +213,11 @@ func (cronJobStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []
 			warnings = append(warnings, fmt.Sprintf("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: %v", msgs))
 		}
 	}
-	warnings = append(warnings, jobSpecWarnings(&cj.Spec.JobTemplate.Spec, field.NewPath("spec", "jobTemplate", "spec"))...)
+	// On update upstream warns about the job template only when the
+	// generation moves.
+	if o, ok := old.(*batchv1.CronJob); !ok || !apiequality.Semantic.DeepEqual(cj.Spec, o.Spec) {
+		warnings = append(warnings, jobSpecWarnings(&cj.Spec.JobTemplate.Spec, field.NewPath("spec", "jobTemplate", "spec"))...)
+	}
 	if old != nil && strings.Contains(cj.Spec.Schedule, "TZ") {
 		// Upstream's message names the path spec.spec.schedule.
 		warnings = append(warnings, "cannot use TZ or CRON_TZ in spec.spec.schedule, use timeZone instead, see https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more details")

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff.dev/skiff/internal/registry"
+	"skiff.dev/skiff/internal/registry/core"
 )
 
 // The unprefixed labels predate the batch.kubernetes.io ones; upstream
@@ -338,16 +339,21 @@ func (jobStrategy) Warnings(ctx context.Context, obj, old runtime.Object) []stri
 		if msgs := validation.IsDNS1123Label(j.Name); len(msgs) != 0 {
 			warnings = append(warnings, fmt.Sprintf("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: %v", msgs))
 		}
+	} else if o, ok := old.(*batchv1.Job); ok && apiequality.Semantic.DeepEqual(j.Spec, o.Spec) {
+		// Upstream warns on update only when the generation moves.
+		return nil
 	}
 	return append(warnings, jobSpecWarnings(&j.Spec, field.NewPath("spec"))...)
 }
 
+// jobSpecWarnings: a huge indexed job, and the template's PodWarnings.
 func jobSpecWarnings(spec *batchv1.JobSpec, p *field.Path) []string {
+	var w []string
 	if deref(spec.CompletionMode, "") == batchv1.IndexedCompletion &&
 		deref(spec.Completions, 0) > completionsSoftLimit && deref(spec.Parallelism, 0) > 10_000 {
-		return []string{p.String() + ": In Indexed Jobs with a number of completions higher than 10^5 and a parallelism higher than 10^4, Kubernetes might not be able to track completedIndexes when a big number of indexes fail"}
+		w = append(w, p.String()+": In Indexed Jobs with a number of completions higher than 10^5 and a parallelism higher than 10^4, Kubernetes might not be able to track completedIndexes when a big number of indexes fail")
 	}
-	return nil
+	return append(w, core.PodTemplateWarnings(p.Child("template"), &spec.Template)...)
 }
 
 // SelectableFields adds status.successful, as upstream.

@@ -393,3 +393,23 @@ func TestJobTable(t *testing.T) {
 		t.Fatalf("fields = %v", got)
 	}
 }
+
+// TestTemplateWarnings: jobs and cron jobs report their pod template's
+// warnings under their own paths.
+func TestTemplateWarnings(t *testing.T) {
+	ctx := context.Background()
+	j := newJob()
+	j.Spec.Template.Spec.NodeSelector = map[string]string{"beta.kubernetes.io/os": "linux"}
+	const msg = `nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead`
+	if got := (jobStrategy{}).Warnings(ctx, j, nil); len(got) != 1 || got[0] != "spec.template.spec."+msg {
+		t.Errorf("job warnings = %q", got)
+	}
+	if got := (jobStrategy{}).Warnings(ctx, j.DeepCopy(), j); got != nil {
+		t.Errorf("job update without a spec change warned: %q", got)
+	}
+	cj := newCronJob()
+	cj.Spec.JobTemplate.Spec.Template.Spec.NodeSelector = j.Spec.Template.Spec.NodeSelector
+	if got := (cronJobStrategy{}).Warnings(ctx, cj, nil); len(got) != 1 || got[0] != "spec.jobTemplate.spec.template.spec."+msg {
+		t.Errorf("cron job warnings = %q", got)
+	}
+}

@@ -364,16 +364,18 @@ func (podStrategy) SelectableFields(obj runtime.Object) fields.Set {
 }
 
 // Warnings: upstream warns on create when the pod name is not a DNS
-// label, since it becomes the pod's hostname.
+// label, since it becomes the pod's hostname, and on every write about the
+// spec (PodWarnings).
 func (podStrategy) Warnings(_ context.Context, obj, old runtime.Object) []string {
 	pod, ok := obj.(*corev1.Pod)
-	if !ok || old != nil {
+	if !ok {
 		return nil
 	}
-	if msgs := validation.IsDNS1123Label(pod.Name); len(msgs) > 0 {
-		return []string{fmt.Sprintf("metadata.name: this is used in the Pod's hostname, which can result in surprising behavior; a DNS label is recommended: %v", msgs)}
+	var w []string
+	if msgs := validation.IsDNS1123Label(pod.Name); old == nil && len(msgs) > 0 {
+		w = append(w, fmt.Sprintf("metadata.name: this is used in the Pod's hostname, which can result in surprising behavior; a DNS label is recommended: %v", msgs))
 	}
-	return nil
+	return append(w, PodWarnings(nil, &pod.Spec, &pod.ObjectMeta)...)
 }
 
 // GracePeriod follows upstream's CheckGracefulDelete: the client's value,

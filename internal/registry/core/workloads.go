@@ -2,14 +2,17 @@ package core
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff.dev/skiff/internal/registry"
@@ -22,7 +25,21 @@ type podTemplateStrategy struct{ clock }
 var (
 	_ registry.Strategy       = podTemplateStrategy{}
 	_ registry.TableConvertor = podTemplateStrategy{}
+	_ registry.WarningsFunc   = podTemplateStrategy{}
 )
+
+// Warnings: the template's PodWarnings on create and when the template
+// changes (upstream: when the generation moves).
+func (podTemplateStrategy) Warnings(_ context.Context, obj, old runtime.Object) []string {
+	pt, ok := obj.(*corev1.PodTemplate)
+	if !ok {
+		return nil
+	}
+	if o, ok := old.(*corev1.PodTemplate); ok && apiequality.Semantic.DeepEqual(pt.Template, o.Template) {
+		return nil
+	}
+	return PodTemplateWarnings(field.NewPath("template"), &pt.Template)
+}
 
 func (podTemplateStrategy) Default(obj runtime.Object) {
 	if pt, ok := obj.(*corev1.PodTemplate); ok {
@@ -74,7 +91,31 @@ var (
 	_ registry.StatusStrategy = replicationControllerStrategy{}
 	_ registry.TableConvertor = replicationControllerStrategy{}
 	_ registry.FieldsFunc     = replicationControllerStrategy{}
+	_ registry.WarningsFunc   = replicationControllerStrategy{}
 )
+
+// Warnings: a name that is not a DNS label and the template's
+// PodWarnings on create; on a spec change upstream (v1.37) warns about the
+// previous template, not the new one, and so do we.
+func (replicationControllerStrategy) Warnings(_ context.Context, obj, old runtime.Object) []string {
+	rc, ok := obj.(*corev1.ReplicationController)
+	if !ok {
+		return nil
+	}
+	tp := field.NewPath("spec", "template")
+	if old == nil {
+		var w []string
+		if msgs := validation.IsDNS1123Label(rc.Name); len(msgs) > 0 {
+			w = append(w, fmt.Sprintf("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: %v", msgs))
+		}
+		return append(w, PodTemplateWarnings(tp, rc.Spec.Template)...)
+	}
+	o, ok := old.(*corev1.ReplicationController)
+	if !ok || apiequality.Semantic.DeepEqual(rc.Spec, o.Spec) {
+		return nil
+	}
+	return PodTemplateWarnings(tp, o.Spec.Template)
+}
 
 func (replicationControllerStrategy) Default(obj runtime.Object) {
 	rc, ok := obj.(*corev1.ReplicationController)
