@@ -181,6 +181,77 @@ func (s serviceStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Ob
 	patchAllocatedValues(svc, oldSvc)
 	normalizeClusterIPs(svc, oldSvc)
 	s.initIPFamilies(svc, oldSvc)
+	dropTypeDependentFields(svc, oldSvc)
+}
+
+// dropTypeDependentFields clears what a type change leaves without
+// meaning (cluster IPs and families for ExternalName, node ports, the
+// health check port, load balancer settings, the external traffic
+// policy), as upstream does, but only values the client left as they
+// were: a value it changed too is its to answer for in validation. So
+// `kubectl patch svc x -p '{"spec":{"type":"ClusterIP"}}'` turns a
+// NodePort service into a ClusterIP one.
+func dropTypeDependentFields(svc, old *corev1.Service) {
+	if old.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if old.Spec.ClusterIP == svc.Spec.ClusterIP && slices.Equal(old.Spec.ClusterIPs, svc.Spec.ClusterIPs) {
+			svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+		}
+		if slices.Equal(old.Spec.IPFamilies, svc.Spec.IPFamilies) {
+			svc.Spec.IPFamilies = nil
+		}
+		if equalPtr(old.Spec.IPFamilyPolicy, svc.Spec.IPFamilyPolicy) {
+			svc.Spec.IPFamilyPolicy = nil
+		}
+	}
+	// Unlike allocation, this ignores allocateLoadBalancerNodePorts: a
+	// load balancer may keep node ports it was given.
+	typeHasNodePorts := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+	}
+	if typeHasNodePorts(old) && !typeHasNodePorts(svc) && noNewNodePorts(old, svc) {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	if needsHealthCheck(old) && !needsHealthCheck(svc) && old.Spec.HealthCheckNodePort == svc.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
+	}
+	if old.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if a, b := old.Spec.AllocateLoadBalancerNodePorts, svc.Spec.AllocateLoadBalancerNodePorts; a != nil && b != nil && *a == *b {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if equalPtr(old.Spec.LoadBalancerClass, svc.Spec.LoadBalancerClass) {
+			svc.Spec.LoadBalancerClass = nil
+		}
+	}
+	if externallyAccessible(old) && !externallyAccessible(svc) && old.Spec.ExternalTrafficPolicy == svc.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
+	}
+}
+
+// noNewNodePorts: the update may drop or move node ports but names none
+// that old did not hold.
+func noNewNodePorts(old, svc *corev1.Service) bool {
+	held := sets.New[int32]()
+	for _, p := range old.Spec.Ports {
+		held.Insert(p.NodePort)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 && !held.Has(p.NodePort) {
+			return false
+		}
+	}
+	return true
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // normalizeClusterIPs keeps clusterIP and clusterIPs in step, as clients

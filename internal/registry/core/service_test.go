@@ -169,6 +169,77 @@ func TestServiceUpdateKeepsAllocations(t *testing.T) {
 	expectErrs(t, s.ValidateUpdate(context.Background(), changed, old), "FieldValueInvalid spec.clusterIPs[0]")
 }
 
+// TestServiceTypeChange: a patch of spec.type alone (kubectl patch svc
+// -p '{"spec":{"type":...}}') sheds what the old type was given, as
+// upstream; values the client changed as well stay and are validated.
+func TestServiceTypeChange(t *testing.T) {
+	ctx := context.Background()
+	s := serviceStrategy{clock: testClock}
+	stored := func(typ corev1.ServiceType) *corev1.Service {
+		svc := prepared(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "d"}, Spec: corev1.ServiceSpec{
+			Type: typ, Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}},
+		}})
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.43.0.20", []string{"10.43.0.20"}
+		if typ == corev1.ServiceTypeNodePort || typ == corev1.ServiceTypeLoadBalancer {
+			svc.Spec.Ports[0].NodePort = 30080
+		}
+		if typ == corev1.ServiceTypeLoadBalancer {
+			svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
+		}
+		return svc
+	}
+	cases := []struct {
+		name    string
+		from    corev1.ServiceType
+		mutate  func(*corev1.Service)
+		check   func(*testing.T, *corev1.Service)
+		wantErr []string
+	}{
+		{"NodePort to ClusterIP", corev1.ServiceTypeNodePort, func(svc *corev1.Service) { svc.Spec.Type = corev1.ServiceTypeClusterIP },
+			func(t *testing.T, svc *corev1.Service) {
+				if svc.Spec.Ports[0].NodePort != 0 || svc.Spec.ExternalTrafficPolicy != "" || svc.Spec.ClusterIP != "10.43.0.20" {
+					t.Errorf("spec = %+v", svc.Spec)
+				}
+			}, nil},
+		{"LoadBalancer to ClusterIP", corev1.ServiceTypeLoadBalancer, func(svc *corev1.Service) { svc.Spec.Type = corev1.ServiceTypeClusterIP },
+			func(t *testing.T, svc *corev1.Service) {
+				if svc.Spec.Ports[0].NodePort != 0 || svc.Spec.AllocateLoadBalancerNodePorts != nil || len(svc.Status.LoadBalancer.Ingress) != 0 {
+					t.Errorf("spec = %+v, status = %+v", svc.Spec, svc.Status)
+				}
+			}, nil},
+		{"LoadBalancer to NodePort keeps node ports", corev1.ServiceTypeLoadBalancer, func(svc *corev1.Service) { svc.Spec.Type = corev1.ServiceTypeNodePort },
+			func(t *testing.T, svc *corev1.Service) {
+				if svc.Spec.Ports[0].NodePort != 30080 || svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyCluster {
+					t.Errorf("spec = %+v", svc.Spec)
+				}
+			}, nil},
+		{"ClusterIP to ExternalName", corev1.ServiceTypeClusterIP, func(svc *corev1.Service) {
+			svc.Spec.Type, svc.Spec.ExternalName = corev1.ServiceTypeExternalName, "db.example.com"
+		}, func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.ClusterIP != "" || svc.Spec.ClusterIPs != nil || svc.Spec.IPFamilies != nil || svc.Spec.IPFamilyPolicy != nil {
+				t.Errorf("spec = %+v", svc.Spec)
+			}
+		}, nil},
+		{"a node port named in the same patch stays and is refused", corev1.ServiceTypeNodePort, func(svc *corev1.Service) {
+			svc.Spec.Type = corev1.ServiceTypeClusterIP
+			svc.Spec.Ports[0].NodePort = 30090
+		}, nil, []string{"FieldValueForbidden spec.ports[0].nodePort"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			old := stored(tc.from)
+			svc := old.DeepCopy()
+			tc.mutate(svc)
+			s.Default(svc)
+			s.PrepareForUpdate(ctx, svc, old)
+			if tc.check != nil {
+				tc.check(t, svc)
+			}
+			expectErrs(t, s.ValidateUpdate(ctx, svc, old), tc.wantErr...)
+		})
+	}
+}
+
 func TestServiceRow(t *testing.T) {
 	s := serviceStrategy{clock: testClock}
 	created := metav1.NewTime(testNow.Add(-90 * time.Second))
