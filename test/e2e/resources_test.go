@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -36,6 +37,10 @@ type resourceCase struct {
 	reapply string
 	columns []string // header of `kubectl get`
 	wide    []string // header of `kubectl get -o wide`; nil means same as columns
+	// cells are expected cells of the `kubectl get` row by column;
+	// a value is a path.Match pattern (allocated IPs and ports vary).
+	// Time columns are not checked.
+	cells map[string]string
 	// defaults are jsonpath → value checks on `kubectl get -o yaml` right
 	// after creation: what the server filled in.
 	defaults [][2]string
@@ -90,11 +95,13 @@ func explainArgs(args ...string) []string { return args }
 // (pkg/printers/internalversion) for v1.37.
 var resourceCases = []resourceCase{
 	{file: "namespace.yaml", kind: "namespaces", name: "team-a", printed: "namespace/team-a",
+		cells:   map[string]string{"NAME": "team-a", "STATUS": "Active"},
 		columns: []string{"NAME", "STATUS", "AGE"},
 		defaults: [][2]string{{"{.spec.finalizers[0]}", "kubernetes"}, {"{.status.phase}", "Active"},
 			{"{.metadata.labels['kubernetes\\.io/metadata\\.name']}", "team-a"}},
 		explain: explainArgs("namespaces.spec")},
 	{file: "pod.yaml", kind: "pods", name: "web-0", printed: "pod/web-0",
+		cells:   map[string]string{"NAME": "web-0", "READY": "0/1", "STATUS": "Pending", "RESTARTS": "0"},
 		columns: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"},
 		wide:    []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"},
 		defaults: [][2]string{
@@ -114,6 +121,7 @@ var resourceCases = []resourceCase{
 		patch: &specPatch{typ: "strategic", body: `{"spec":{"containers":[{"name":"nginx","image":"nginx:1.28"}]}}`,
 			path: "{.spec.containers[0].image} {.spec.containers[0].ports[0].name}", want: "nginx:1.28 http"}},
 	{file: "service-clusterip.yaml", kind: "services", name: "web", printed: "service/web",
+		cells:   map[string]string{"TYPE": "ClusterIP", "CLUSTER-IP": "10.43.*", "EXTERNAL-IP": "<none>", "PORT(S)": "80/TCP"},
 		columns: serviceColumns, wide: serviceWide,
 		defaults: [][2]string{{"{.spec.type}", "ClusterIP"}, {"{.spec.sessionAffinity}", "None"},
 			{"{.spec.ports[0].protocol}", "TCP"}, {"{.spec.ipFamilies[0]}", "IPv4"},
@@ -123,6 +131,7 @@ var resourceCases = []resourceCase{
 		patch: &specPatch{typ: "strategic", body: `{"spec":{"ports":[{"name":"metrics","port":9090}]}}`,
 			path: "{.spec.ports[*].port}", want: "9090 80"}},
 	{file: "service-nodeport.yaml", kind: "services", name: "web-nodeport", printed: "service/web-nodeport",
+		cells:   map[string]string{"TYPE": "NodePort", "CLUSTER-IP": "10.43.*", "EXTERNAL-IP": "<none>", "PORT(S)": "80:30080/TCP"},
 		columns: serviceColumns, wide: serviceWide,
 		defaults: [][2]string{{"{.spec.type}", "NodePort"}, {"{.spec.externalTrafficPolicy}", "Cluster"},
 			{"{.spec.ports[0].nodePort}", "30080"}, {"{.spec.sessionAffinity}", "None"}},
@@ -132,21 +141,26 @@ var resourceCases = []resourceCase{
 			_ = unstructured.SetNestedSlice(u.Object, ports, "spec", "ports")
 		}},
 	{file: "service-loadbalancer.yaml", kind: "services", name: "web-lb", printed: "service/web-lb",
+		cells:   map[string]string{"TYPE": "LoadBalancer", "CLUSTER-IP": "10.43.*", "EXTERNAL-IP": "<pending>", "PORT(S)": "443:3[0-9][0-9][0-9][0-9]/TCP"},
 		columns: serviceColumns, wide: serviceWide,
 		defaults: [][2]string{{"{.spec.type}", "LoadBalancer"}, {"{.spec.externalTrafficPolicy}", "Cluster"},
 			{"{.spec.allocateLoadBalancerNodePorts}", "true"}, {"{.spec.ports[0].protocol}", "TCP"}}},
 	{file: "service-headless.yaml", kind: "services", name: "db", printed: "service/db",
+		cells:   map[string]string{"TYPE": "ClusterIP", "CLUSTER-IP": "None", "EXTERNAL-IP": "<none>", "PORT(S)": "5432/TCP"},
 		columns: serviceColumns, wide: serviceWide,
 		defaults: [][2]string{{"{.spec.clusterIP}", "None"}, {"{.spec.clusterIPs[0]}", "None"},
 			{"{.spec.ports[0].targetPort}", "5432"}, {"{.spec.type}", "ClusterIP"}}},
 	{file: "service-externalname.yaml", kind: "services", name: "search", printed: "service/search",
+		cells:   map[string]string{"TYPE": "ExternalName", "CLUSTER-IP": "<none>", "EXTERNAL-IP": "search.example.com", "PORT(S)": "<none>"},
 		columns: serviceColumns, wide: serviceWide,
 		defaults: [][2]string{{"{.spec.type}", "ExternalName"}, {"{.spec.sessionAffinity}", "None"}, {"{.spec.clusterIP}", ""}}},
 	{file: "endpoints.yaml", kind: "endpoints", name: "legacy-db", printed: "endpoints/legacy-db",
+		cells:    map[string]string{"ENDPOINTS": "10.0.0.10:5432,10.0.0.11:5432"},
 		columns:  []string{"NAME", "ENDPOINTS", "AGE"},
 		defaults: [][2]string{{"{.subsets[0].addresses[*].ip}", "10.0.0.10 10.0.0.11"}},
 		explain:  explainArgs("endpoints.subsets")},
 	{file: "node.yaml", kind: "nodes", name: "worker-1", printed: "node/worker-1",
+		cells:   map[string]string{"STATUS": "Unknown", "ROLES": "worker", "VERSION": ""},
 		columns: []string{"NAME", "STATUS", "ROLES", "AGE", "VERSION"},
 		wide:    []string{"NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"},
 		// podCIDRs mirrors podCIDR, as upstream's conversion does.
@@ -155,6 +169,7 @@ var resourceCases = []resourceCase{
 		patch: &specPatch{typ: "json", body: `[{"op":"add","path":"/spec/unschedulable","value":true}]`,
 			path: "{.spec.unschedulable}", want: "true"}},
 	{file: "configmap.yaml", kind: "configmaps", name: "app-config", printed: "configmap/app-config",
+		cells:    map[string]string{"DATA": "2"},
 		columns:  []string{"NAME", "DATA", "AGE"},
 		defaults: [][2]string{{"{.data.LOG_LEVEL}", "info"}},
 		explain:  explainArgs("configmaps.data"),
@@ -163,28 +178,35 @@ var resourceCases = []resourceCase{
 	// stringData is write-only: it is never in the live object, so
 	// kubectl's three-way patch always re-sends it ("configured").
 	{file: "secret-opaque.yaml", kind: "secrets", name: "db-credentials", printed: "secret/db-credentials",
+		cells:   map[string]string{"TYPE": "Opaque", "DATA": "2"},
 		reapply: "configured", columns: secretColumns,
 		defaults: [][2]string{{"{.data.password}", "czNjcjN0"}, {"{.data.username}", "YWRtaW4="}, {"{.stringData}", ""}},
 		explain:  explainArgs("secrets.type")},
 	{file: "secret-tls.yaml", kind: "secrets", name: "web-tls", printed: "secret/web-tls",
+		cells:   map[string]string{"TYPE": "kubernetes.io/tls", "DATA": "2"},
 		columns: secretColumns, defaults: [][2]string{{"{.type}", "kubernetes.io/tls"}}},
 	{file: "secret-dockerconfigjson.yaml", kind: "secrets", name: "registry-pull", printed: "secret/registry-pull",
+		cells:   map[string]string{"TYPE": "kubernetes.io/dockerconfigjson", "DATA": "1"},
 		columns: secretColumns, defaults: [][2]string{{"{.type}", "kubernetes.io/dockerconfigjson"}}},
 	{file: "serviceaccount.yaml", kind: "serviceaccounts", name: "builder", printed: "serviceaccount/builder",
+		cells:    map[string]string{"NAME": "builder"},
 		columns:  []string{"NAME", "AGE"},
 		defaults: [][2]string{{"{.imagePullSecrets[0].name}", "registry-pull"}, {"{.automountServiceAccountToken}", "false"}},
 		explain:  explainArgs("serviceaccounts.imagePullSecrets")},
 	{file: "event.yaml", kind: "events", name: "web-0.scheduled", printed: "event/web-0.scheduled",
+		cells:   map[string]string{"TYPE": "Normal", "REASON": "Scheduled", "OBJECT": "pod/web-0", "MESSAGE": "Successfully assigned e2e/web-0 to worker-1"},
 		columns: eventColumns, wide: eventWide,
 		defaults: [][2]string{{"{.involvedObject.kind}", "Pod"}, {"{.count}", "1"}},
 		explain:  explainArgs("events.involvedObject", "--api-version=v1")},
 	{file: "persistentvolume.yaml", kind: "persistentvolumes", name: "pv-local-1", printed: "persistentvolume/pv-local-1",
+		cells:   map[string]string{"CAPACITY": "5Gi", "ACCESS MODES": "RWO", "RECLAIM POLICY": "Retain", "STATUS": "Pending", "CLAIM": "", "STORAGECLASS": "local-storage", "VOLUMEATTRIBUTESCLASS": "<unset>", "REASON": ""},
 		columns: []string{"NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"},
 		wide:    []string{"NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE", "VOLUMEMODE"},
 		defaults: [][2]string{{"{.spec.volumeMode}", "Filesystem"}, {"{.status.phase}", "Pending"},
 			{"{.spec.persistentVolumeReclaimPolicy}", "Retain"}},
 		explain: explainArgs("persistentvolumes.spec")},
 	{file: "persistentvolumeclaim.yaml", kind: "persistentvolumeclaims", name: "data", printed: "persistentvolumeclaim/data",
+		cells:    map[string]string{"STATUS": "Pending", "VOLUME": "", "CAPACITY": "", "ACCESS MODES": "", "STORAGECLASS": "local-storage", "VOLUMEATTRIBUTESCLASS": "<unset>"},
 		columns:  []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"},
 		wide:     []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE", "VOLUMEMODE"},
 		defaults: [][2]string{{"{.spec.volumeMode}", "Filesystem"}, {"{.status.phase}", "Pending"}},
@@ -192,20 +214,24 @@ var resourceCases = []resourceCase{
 	// limits is an atomic list the server defaults inside, so kubectl's
 	// patch is never empty ("configured").
 	{file: "limitrange.yaml", kind: "limitranges", name: "defaults", printed: "limitrange/defaults",
+		cells:   map[string]string{"NAME": "defaults"},
 		reapply: "configured", ssaConflict: ".spec.limits", columns: createdAtColumns,
 		// A container's defaultRequest falls back to its default.
 		defaults: [][2]string{{"{.spec.limits[0].defaultRequest.cpu}", "500m"}, {"{.spec.limits[0].defaultRequest.memory}", "64Mi"}},
 		explain:  explainArgs("limitranges.spec")},
 	{file: "resourcequota.yaml", kind: "resourcequotas", name: "compute", printed: "resourcequota/compute",
+		cells:    map[string]string{"REQUEST": "", "LIMIT": ""},
 		columns:  []string{"NAME", "REQUEST", "LIMIT", "AGE"},
 		defaults: [][2]string{{"{.spec.hard.pods}", "20"}},
 		explain:  explainArgs("resourcequotas.spec")},
 	{file: "podtemplate.yaml", kind: "podtemplates", name: "worker-template", printed: "podtemplate/worker-template",
+		cells:   map[string]string{"CONTAINERS": "worker", "IMAGES": "busybox:1.36", "POD LABELS": "app=worker"},
 		columns: []string{"NAME", "CONTAINERS", "IMAGES", "POD LABELS"},
 		defaults: [][2]string{{"{.template.spec.restartPolicy}", "Always"},
 			{"{.template.spec.containers[0].imagePullPolicy}", "IfNotPresent"}},
 		explain: explainArgs("podtemplates.template")},
 	{file: "replicationcontroller.yaml", kind: "replicationcontrollers", name: "legacy-web", printed: "replicationcontroller/legacy-web",
+		cells:   map[string]string{"DESIRED": "2", "CURRENT": "0", "READY": "0"},
 		columns: replicaColumns, wide: replicaWide,
 		// An RC without labels takes its template's.
 		defaults: append([][2]string{{"{.metadata.labels.app}", "legacy-web"}}, podTemplateDefault...),
@@ -213,6 +239,7 @@ var resourceCases = []resourceCase{
 		patch: &specPatch{typ: "merge", body: `{"spec":{"replicas":5}}`,
 			path: "{.spec.replicas} {.metadata.generation}", want: "5 2"}},
 	{file: "deployment.yaml", kind: "deployments.apps", name: "api", printed: "deployment.apps/api",
+		cells:   map[string]string{"READY": "0/3", "UP-TO-DATE": "0", "AVAILABLE": "0"},
 		columns: []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
 		wide:    []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"},
 		defaults: append([][2]string{{"{.spec.strategy.type}", "RollingUpdate"},
@@ -225,11 +252,13 @@ var resourceCases = []resourceCase{
 		patch: &specPatch{typ: "strategic", body: `{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"ghcr.io/example/api:2.2.0"}]}}}}`,
 			path: "{.spec.template.spec.containers[*].image}", want: "ghcr.io/example/api:2.2.0 busybox:1.36"}},
 	{file: "replicaset.yaml", kind: "replicasets.apps", name: "frontend", printed: "replicaset.apps/frontend",
+		cells:   map[string]string{"DESIRED": "2", "CURRENT": "0", "READY": "0"},
 		columns: replicaColumns, wide: replicaWide, defaults: podTemplateDefault,
 		explain: explainArgs("replicasets.spec")},
 	// volumeClaimTemplates is an atomic list and the server defaults
 	// fields inside it, so kubectl's patch is never empty ("configured").
 	{file: "statefulset.yaml", kind: "statefulsets.apps", name: "postgres", printed: "statefulset.apps/postgres",
+		cells:   map[string]string{"READY": "0/1"},
 		reapply: "configured", ssaConflict: ".spec.volumeClaimTemplates",
 		columns: []string{"NAME", "READY", "AGE"},
 		wide:    []string{"NAME", "READY", "AGE", "CONTAINERS", "IMAGES"},
@@ -241,6 +270,7 @@ var resourceCases = []resourceCase{
 			{"{.spec.volumeClaimTemplates[0].status.phase}", "Pending"}}, podTemplateDefault...),
 		explain: explainArgs("statefulsets.spec.volumeClaimTemplates")},
 	{file: "daemonset.yaml", kind: "daemonsets.apps", name: "log-agent", printed: "daemonset.apps/log-agent",
+		cells:   map[string]string{"DESIRED": "0", "CURRENT": "0", "READY": "0", "UP-TO-DATE": "0", "AVAILABLE": "0", "NODE SELECTOR": "kubernetes.io/os=linux"},
 		columns: []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"},
 		wide:    []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"},
 		defaults: append([][2]string{{"{.spec.updateStrategy.type}", "RollingUpdate"},
@@ -249,10 +279,12 @@ var resourceCases = []resourceCase{
 			{"{.spec.template.spec.volumes[0].hostPath.type}", ""}}, podTemplateDefault...),
 		explain: explainArgs("daemonsets.spec")},
 	{file: "controllerrevision.yaml", kind: "controllerrevisions.apps", name: "log-agent-5d8f7c9b4", printed: "controllerrevision.apps/log-agent-5d8f7c9b4",
+		cells:    map[string]string{"CONTROLLER": "<none>", "REVISION": "1"},
 		columns:  []string{"NAME", "CONTROLLER", "REVISION", "AGE"},
 		defaults: [][2]string{{"{.revision}", "1"}},
 		explain:  explainArgs("controllerrevisions.revision")},
 	{file: "job.yaml", kind: "jobs.batch", name: "migrate", printed: "job.batch/migrate",
+		cells:   map[string]string{"STATUS": "Running", "COMPLETIONS": "0/3", "DURATION": ""},
 		columns: []string{"NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"},
 		wide:    []string{"NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"},
 		defaults: [][2]string{{"{.spec.completionMode}", "NonIndexed"}, {"{.spec.suspend}", "false"},
@@ -262,6 +294,7 @@ var resourceCases = []resourceCase{
 			{"{.spec.template.spec.dnsPolicy}", "ClusterFirst"}},
 		explain: explainArgs("jobs.spec")},
 	{file: "cronjob.yaml", kind: "cronjobs.batch", name: "nightly-backup", printed: "cronjob.batch/nightly-backup",
+		cells:   map[string]string{"SCHEDULE": `0 2 \* \* \*`, "TIMEZONE": "Etc/UTC", "SUSPEND": "False", "ACTIVE": "0", "LAST SCHEDULE": "<none>"},
 		columns: []string{"NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"},
 		wide:    []string{"NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"},
 		defaults: [][2]string{{"{.spec.successfulJobsHistoryLimit}", "3"}, {"{.spec.failedJobsHistoryLimit}", "1"},
@@ -269,59 +302,73 @@ var resourceCases = []resourceCase{
 		explain: explainArgs("cronjobs.spec"),
 		patch:   &specPatch{typ: "merge", body: `{"spec":{"suspend":true}}`, path: "{.spec.suspend}", want: "true"}},
 	{file: "ingress.yaml", kind: "ingresses.networking.k8s.io", name: "web", printed: "ingress.networking.k8s.io/web",
+		cells:    map[string]string{"CLASS": "nginx", "HOSTS": "shop.example.com", "ADDRESS": "", "PORTS": "80, 443"},
 		columns:  []string{"NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"},
 		defaults: [][2]string{{"{.spec.tls[0].secretName}", "web-tls"}, {"{.spec.rules[0].http.paths[1].backend.service.port.number}", "8080"}},
 		explain:  explainArgs("ingresses.spec.tls")},
 	{file: "ingressclass.yaml", kind: "ingressclasses.networking.k8s.io", name: "nginx", printed: "ingressclass.networking.k8s.io/nginx",
+		cells:    map[string]string{"NAME": "nginx (default)", "CONTROLLER": "k8s.io/ingress-nginx", "PARAMETERS": "<none>"},
 		columns:  []string{"NAME", "CONTROLLER", "PARAMETERS", "AGE"},
 		defaults: [][2]string{{"{.spec.controller}", "k8s.io/ingress-nginx"}},
 		explain:  explainArgs("ingressclasses.spec")},
 	{file: "networkpolicy.yaml", kind: "networkpolicies.networking.k8s.io", name: "db-allow-api", printed: "networkpolicy.networking.k8s.io/db-allow-api",
+		cells:    map[string]string{"POD-SELECTOR": "app=db"},
 		columns:  []string{"NAME", "POD-SELECTOR", "AGE"},
 		defaults: [][2]string{{"{.spec.ingress[0].ports[0].protocol}", "TCP"}},
 		explain:  explainArgs("networkpolicies.spec")},
 	{file: "role.yaml", kind: "roles.rbac.authorization.k8s.io", name: "pod-reader", printed: "role.rbac.authorization.k8s.io/pod-reader",
+		cells:   map[string]string{"NAME": "pod-reader"},
 		columns: createdAtColumns, defaults: [][2]string{{"{.rules[0].verbs[*]}", "get list watch"}},
 		explain: explainArgs("roles.rules")},
 	{file: "rolebinding.yaml", kind: "rolebindings.rbac.authorization.k8s.io", name: "read-pods", printed: "rolebinding.rbac.authorization.k8s.io/read-pods",
+		cells:   map[string]string{"ROLE": "Role/pod-reader"},
 		columns: bindingColumns, wide: bindingWide, defaults: [][2]string{{"{.roleRef.kind}", "Role"}},
 		explain: explainArgs("rolebindings.roleRef")},
 	{file: "clusterrole.yaml", kind: "clusterroles.rbac.authorization.k8s.io", name: "secret-reader", printed: "clusterrole.rbac.authorization.k8s.io/secret-reader",
+		cells:   map[string]string{"NAME": "secret-reader"},
 		columns: createdAtColumns, defaults: [][2]string{{"{.rules[1].nonResourceURLs[1]}", "/healthz/*"}},
 		explain: explainArgs("clusterroles.aggregationRule")},
 	{file: "clusterrolebinding.yaml", kind: "clusterrolebindings.rbac.authorization.k8s.io", name: "read-secrets-global", printed: "clusterrolebinding.rbac.authorization.k8s.io/read-secrets-global",
+		cells:   map[string]string{"ROLE": "ClusterRole/secret-reader"},
 		columns: bindingColumns, wide: bindingWide, defaults: [][2]string{{"{.subjects[0].kind}", "Group"}},
 		explain: explainArgs("clusterrolebindings.subjects")},
 	{file: "lease.yaml", kind: "leases.coordination.k8s.io", name: "controller-leader", printed: "lease.coordination.k8s.io/controller-leader",
+		cells:    map[string]string{"HOLDER": "controller-7c9d-abcde"},
 		columns:  []string{"NAME", "HOLDER", "AGE"},
 		defaults: [][2]string{{"{.spec.leaseDurationSeconds}", "15"}, {"{.spec.renewTime}", "2026-01-01T10:00:10.000000Z"}},
 		explain:  explainArgs("leases.spec"),
 		patch: &specPatch{typ: "merge", body: `{"spec":{"holderIdentity":"controller-8f2e-fghij","leaseTransitions":3}}`,
 			path: "{.spec.holderIdentity} {.spec.leaseTransitions}", want: "controller-8f2e-fghij 3"}},
 	{file: "storageclass.yaml", kind: "storageclasses.storage.k8s.io", name: "local-storage", printed: "storageclass.storage.k8s.io/local-storage",
+		cells:    map[string]string{"PROVISIONER": "kubernetes.io/no-provisioner", "RECLAIMPOLICY": "Delete", "VOLUMEBINDINGMODE": "WaitForFirstConsumer", "ALLOWVOLUMEEXPANSION": "true"},
 		columns:  []string{"NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"},
 		defaults: [][2]string{{"{.reclaimPolicy}", "Delete"}, {"{.volumeBindingMode}", "WaitForFirstConsumer"}},
 		explain:  explainArgs("storageclasses.volumeBindingMode")},
 	{file: "endpointslice.yaml", kind: "endpointslices.discovery.k8s.io", name: "web-abc12", printed: "endpointslice.discovery.k8s.io/web-abc12",
+		cells:    map[string]string{"ADDRESSTYPE": "IPv4", "PORTS": "80", "ENDPOINTS": "10.42.0.15,10.42.1.7"},
 		columns:  []string{"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"},
 		defaults: [][2]string{{"{.ports[0].protocol}", "TCP"}, {"{.endpoints[1].conditions.ready}", "false"}},
 		explain:  explainArgs("endpointslices.endpoints")},
 	{file: "event-eventsv1.yaml", kind: "events.events.k8s.io", name: "api.backoff", printed: "event.events.k8s.io/api.backoff",
+		cells:   map[string]string{"TYPE": "Warning", "REASON": "BackOff", "OBJECT": "deployment/api", "MESSAGE": "Back-off restarting failed container"},
 		columns: eventColumns, wide: eventWide,
 		defaults: [][2]string{{"{.regarding.kind}", "Deployment"}, {"{.note}", "Back-off restarting failed container"}},
 		explain:  explainArgs("events.regarding", "--api-version=events.k8s.io/v1")},
 	// The selector has patch strategy "replace", so kubectl's three-way
 	// patch always carries it ("configured"), as upstream.
 	{file: "poddisruptionbudget.yaml", kind: "poddisruptionbudgets.policy", name: "api-pdb", printed: "poddisruptionbudget.policy/api-pdb",
+		cells:    map[string]string{"MIN AVAILABLE": "2", "MAX UNAVAILABLE": "N/A", "ALLOWED DISRUPTIONS": "0"},
 		reapply:  "configured",
 		columns:  []string{"NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"},
 		defaults: [][2]string{{"{.spec.minAvailable}", "2"}},
 		explain:  explainArgs("poddisruptionbudgets.spec")},
 	{file: "hpa-v1.yaml", kind: "horizontalpodautoscalers.v1.autoscaling", name: "frontend", printed: "horizontalpodautoscaler.autoscaling/frontend",
+		cells:    map[string]string{"REFERENCE": "ReplicaSet/frontend", "TARGETS": "cpu: <unknown>/75%", "MINPODS": "2", "MAXPODS": "6", "REPLICAS": "0"},
 		columns:  hpaColumns,
 		defaults: [][2]string{{"{.spec.targetCPUUtilizationPercentage}", "75"}, {"{.apiVersion}", "autoscaling/v1"}},
 		explain:  explainArgs("horizontalpodautoscalers.spec", "--api-version=autoscaling/v1")},
 	{file: "hpa-v2.yaml", kind: "horizontalpodautoscalers.v2.autoscaling", name: "api", printed: "horizontalpodautoscaler.autoscaling/api",
+		cells:   map[string]string{"REFERENCE": "Deployment/api", "TARGETS": "cpu: <unknown>/60%, memory: <unknown>/500Mi", "MINPODS": "3", "MAXPODS": "10", "REPLICAS": "0"},
 		columns: hpaColumns,
 		defaults: [][2]string{{"{.spec.behavior.scaleUp.selectPolicy}", "Max"},
 			{"{.spec.behavior.scaleUp.stabilizationWindowSeconds}", "0"},
@@ -331,6 +378,7 @@ var resourceCases = []resourceCase{
 		explain: explainArgs("horizontalpodautoscalers.spec.behavior", "--api-version=autoscaling/v2"),
 		patch:   &specPatch{typ: "merge", body: `{"spec":{"maxReplicas":12}}`, path: "{.spec.maxReplicas}", want: "12"}},
 	{file: "priorityclass.yaml", kind: "priorityclasses.scheduling.k8s.io", name: "business-critical", printed: "priorityclass.scheduling.k8s.io/business-critical",
+		cells:    map[string]string{"VALUE": "1000000", "GLOBAL-DEFAULT": "false", "PREEMPTIONPOLICY": "PreemptLowerPriority"},
 		columns:  []string{"NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"},
 		defaults: [][2]string{{"{.preemptionPolicy}", "PreemptLowerPriority"}, {"{.value}", "1000000"}},
 		explain:  explainArgs("priorityclasses.preemptionPolicy")},
@@ -413,8 +461,15 @@ func checkResource(t *testing.T, s *server, c resourceCase, manifest *unstructur
 		}
 	}
 
-	if got := header(kubectl("get", ref)); !equalStrings(got, c.columns) {
+	out := kubectl("get", ref)
+	if got := header(out); !equalStrings(got, c.columns) {
 		t.Errorf("get %s columns = %q, want %q", ref, got, c.columns)
+	}
+	row := tableRow(out)
+	for col, pattern := range c.cells {
+		if ok, _ := path.Match(pattern, row[col]); !ok {
+			t.Errorf("get %s: %s = %q, want %q\n%s", ref, col, row[col], pattern, out)
+		}
 	}
 	wide := c.wide
 	if wide == nil {
@@ -499,7 +554,7 @@ func checkResource(t *testing.T, s *server, c resourceCase, manifest *unstructur
 	if c.dryRunEdit != nil {
 		c.dryRunEdit(dry)
 	}
-	out, errOut, err := s.kubectl(manifestYAML(t, dry), "apply", "--dry-run=server", "-f", "-")
+	out, errOut, err = s.kubectl(manifestYAML(t, dry), "apply", "--dry-run=server", "-f", "-")
 	if err != nil {
 		t.Errorf("apply --dry-run=server: %v\n%s%s", err, out, errOut)
 	}
@@ -633,6 +688,40 @@ func missingLines(out string, line func(resourceCase) string) []string {
 		}
 	}
 	return missing
+}
+
+// tableRow returns the cells of the first row of kubectl's table output
+// by column name, cutting the row where the header's columns start (cells
+// may be empty, so splitting on spaces would shift them).
+func tableRow(out string) map[string]string {
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 {
+		return nil
+	}
+	head, line := lines[0], lines[1]
+	var starts []int
+	for i := range head {
+		if head[i] != ' ' && (i == 0 || i >= 2 && head[i-1] == ' ' && head[i-2] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	cells := map[string]string{}
+	for k, start := range starts {
+		end := len(head)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		name := strings.TrimSpace(head[start:end])
+		switch {
+		case start >= len(line):
+			cells[name] = ""
+		case k+1 == len(starts) || end > len(line):
+			cells[name] = strings.TrimSpace(line[start:])
+		default:
+			cells[name] = strings.TrimSpace(line[start:end])
+		}
+	}
+	return cells
 }
 
 func containsLine(out, want string) bool {
