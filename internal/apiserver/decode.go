@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +75,7 @@ func (s *Server) decodeObject(r *http.Request, res *resource, body []byte) (runt
 		var sde interface{ Errors() []error }
 		if errors.As(err, &sde) {
 			if fv == validationStrict {
-				return nil, nil, errBadRequest("%v", err)
+				return nil, nil, decodeError(err, res, got, body)
 			}
 			for _, e := range sde.Errors() {
 				warnings = append(warnings, e.Error())
@@ -83,7 +84,7 @@ func (s *Server) decodeObject(r *http.Request, res *resource, body []byte) (runt
 		err = nil
 	}
 	if err != nil {
-		return nil, nil, errBadRequest("%v", err)
+		return nil, nil, decodeError(err, res, got, body)
 	}
 	if got != nil && (got.Group != res.gvk.Group || got.Version != res.gvk.Version) {
 		return nil, nil, errBadRequest("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), res.gvk.GroupVersion())
@@ -96,6 +97,32 @@ func (s *Server) decodeObject(r *http.Request, res *resource, body []byte) (runt
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
 	return obj, warnings, nil
+}
+
+// decodeError is upstream's 400 for a body that does not decode: it names
+// the kind the body claimed and the kind expected or, when the body named
+// none, summarizes the body.
+func decodeError(err error, res *resource, got *schema.GroupVersionKind, body []byte) error {
+	if got != nil && got.Kind != "" {
+		return errBadRequest("%s in version %q cannot be handled as a %s: %v", got.Kind, got.Version, res.gvk.Kind, err)
+	}
+	return errBadRequest("the object provided is unrecognized (must be of type %s): %v (%s)", res.gvk.Kind, err, summarizeBody(body, 30))
+}
+
+// summarizeBody shows the start of a body in an error: as text when it
+// looks like JSON, hex otherwise.
+func summarizeBody(data []byte, max int) string {
+	more := ""
+	if len(data) > max {
+		data, more = data[:max], " ..."
+	}
+	switch {
+	case len(data) == 0:
+		return "<empty>"
+	case data[0] == '{':
+		return string(data) + more
+	}
+	return hex.EncodeToString(data) + more
 }
 
 func addWarnings(w http.ResponseWriter, warnings []string) {

@@ -39,7 +39,7 @@ var groupPriority = []string{
 type discoveryGroup struct {
 	name     string
 	versions []string // preferred first
-	// resources per version, in registration order.
+	// resources per version, sorted by name as upstream lists them.
 	resources map[string][]*registry.Resource
 }
 
@@ -75,6 +75,9 @@ func buildDiscoveryGroups(defs []registry.Resource) []discoveryGroup {
 		sort.Slice(g.versions, func(i, j int) bool {
 			return version.CompareKubeAwareVersionStrings(g.versions[i], g.versions[j]) > 0
 		})
+		for _, rs := range g.resources {
+			sort.SliceStable(rs, func(i, j int) bool { return rs[i].Resource < rs[j].Resource })
+		}
 		out = append(out, *g)
 	}
 	return out

@@ -72,6 +72,9 @@ func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.O
 	if len(errs) > 0 {
 		return errInvalid(res.gvk.GroupKind(), m.GetName(), errs)
 	}
+	if wf, ok := res.def.Strategy.(registry.WarningsFunc); ok {
+		addContextWarnings(ctx, wf.Warnings(ctx, obj, nil)...)
+	}
 	return nil
 }
 
@@ -297,6 +300,9 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		res.def.Strategy.PrepareForUpdate(ctx, obj, cur)
 		errs = s.validateMeta(ctx, res, obj, cur)
 		errs = append(errs, res.def.Strategy.ValidateUpdate(ctx, obj, cur)...)
+		if wf, ok := res.def.Strategy.(registry.WarningsFunc); ok && len(errs) == 0 {
+			addContextWarnings(ctx, wf.Warnings(ctx, obj, cur)...)
+		}
 	}
 	if cm.GetDeletionTimestamp() != nil {
 		errs = append(errs, validateNoNewFinalizers(m.GetFinalizers(), cm.GetFinalizers())...)

@@ -77,12 +77,13 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, r *http.
 		res: res, namespace: info.Namespace, name: info.Name, subresource: info.Subresource,
 		allowCreate: mt == mediaApplyPatch && info.Subresource == "", opts: opts, compute: compute,
 	}
+	ctx, sink := withWarnings(ctx)
 	out, created, err := s.update(ctx, u)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	addWarnings(w, warnings)
+	sink.writeTo(w, warnings)
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated

@@ -32,6 +32,8 @@ type resource struct {
 	store  storage.Store
 
 	managers fieldManagers
+	// deprecated is the warning every request to this API carries, or "".
+	deprecated string
 
 	// stored and view are set for a resource kept in another one's
 	// storage (registry.StorageView).
@@ -59,6 +61,7 @@ func newResource(r *registry.Resource, c *codecs, st storage.Store, hub *watchca
 		return res
 	}
 	res.cache = hub.Register(res.prefix, res.decode)
+	res.deprecated = deprecationWarning(res.gvk, r.New())
 	return res
 }
 

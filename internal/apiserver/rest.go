@@ -2,19 +2,24 @@ package apiserver
 
 import (
 	"context"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // serveResource runs one verb on one resource.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
 	ctx := r.Context()
+	if res.deprecated != "" {
+		addWarnings(w, []string{res.deprecated})
+	}
 	if res.def.Namespaced && info.Namespace == "" && info.Verb != "list" && info.Verb != "watch" {
 		s.writeError(w, r, errNotFoundPath())
 		return
@@ -168,12 +173,13 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, r *http
 		s.writeError(w, r, err)
 		return
 	}
+	ctx, sink := withWarnings(ctx)
 	out, err := s.create(ctx, res, obj, info.Namespace, opts)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	addWarnings(w, warnings)
+	sink.writeTo(w, warnings)
 	s.respond(w, r, res, http.StatusCreated, out)
 }
 
@@ -203,12 +209,13 @@ func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, r *http
 	if res.def.Namespaced && objectMeta(obj).GetNamespace() == "" {
 		objectMeta(obj).SetNamespace(info.Namespace)
 	}
+	ctx, sink := withWarnings(ctx)
 	out, created, err := s.update(ctx, u)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	addWarnings(w, warnings)
+	sink.writeTo(w, warnings)
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
@@ -263,6 +270,11 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if res.gr == namespacesGR && !dry {
+		// Creates check the namespace in the watch cache: once the client
+		// hears the namespace is terminating, no create may slip in.
+		s.waitWritten(ctx, result.obj)
 	}
 	if !result.deleted {
 		s.respond(w, r, res, http.StatusAccepted, result.obj)
@@ -328,4 +340,22 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 		return
 	}
 	s.respond(w, r, res, http.StatusOK, list)
+}
+
+var namespacesGR = schema.GroupResource{Resource: "namespaces"}
+
+// waitWritten waits (briefly) until the watch cache has seen the write that
+// produced obj, so later reads through the cache observe it.
+func (s *Server) waitWritten(ctx context.Context, obj runtime.Object) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	rev, err := strconv.ParseInt(m.GetResourceVersion(), 10, 64)
+	if err != nil || rev <= 0 {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, waitForRVTimeout)
+	defer cancel()
+	_ = s.hub.WaitForRevision(wctx, rev) // best effort: the write itself succeeded
 }

@@ -87,10 +87,7 @@ func (s *Server) convertAs(r *http.Request, res *resource, out outputFormat, obj
 }
 
 func partialMeta(obj runtime.Object, gvMeta string) *metav1.PartialObjectMetadata {
-	acc := objectMeta(obj)
-	pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: gvMeta, Kind: "PartialObjectMetadata"}}
-	if om, ok := acc.(*metav1.ObjectMeta); ok {
-		pm.ObjectMeta = *om
-	}
+	pm := meta.AsPartialObjectMetadata(objectMeta(obj))
+	pm.TypeMeta = metav1.TypeMeta{APIVersion: gvMeta, Kind: "PartialObjectMetadata"}
 	return pm
 }

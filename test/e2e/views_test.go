@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ func TestKubectlInvalidManifests(t *testing.T) {
 	cases := []struct {
 		name, manifest, get string
 		want                []string // lines of kubectl's stderr
-		gap                 string   // a known API server gap (see knownGap)
 	}{{
 		name: "deployment selector does not match template labels",
 		manifest: `apiVersion: apps/v1
@@ -178,7 +176,6 @@ spec:
         imagePullPolice: Always
 `,
 		get: "deployment.apps/typo",
-		gap: "decode errors lack upstream's `<Kind> in version \"<v>\" cannot be handled as a <Kind>: ` prefix",
 		want: []string{`Error from server (BadRequest): error when creating "STDIN": Deployment in version "v1" cannot be handled as a Deployment: ` +
 			`strict decoding error: unknown field "spec.replica", unknown field "spec.template.spec.containers[0].imagePullPolice"`},
 	}, {
@@ -199,15 +196,11 @@ spec:
         image: nginx:1.27
 `,
 		get: "replicationcontroller/wrong-type",
-		gap: "decode errors lack upstream's `<Kind> in version \"<v>\" cannot be handled as a <Kind>: ` prefix",
 		want: []string{`Error from server (BadRequest): error when creating "STDIN": ReplicationController in version "v1" cannot be handled as a ReplicationController: ` +
 			`json: cannot unmarshal string into Go struct field ReplicationControllerSpec.spec.replicas of type int32`},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.gap != "" {
-				knownGap(t, c.gap)
-			}
 			out, errOut, err := s.kubectl(c.manifest, "apply", "-f", "-")
 			if err == nil {
 				t.Fatalf("apply succeeded: %s", out)
@@ -232,7 +225,6 @@ func TestKubectlClusterViews(t *testing.T) {
 	s.mustKubectl("", "apply", "-f", filepath.Join("testdata", "resources"))
 
 	t.Run("get all", func(t *testing.T) {
-		knownGap(t, "discovery lists a group version's resources in registration order; upstream sorts them by name")
 		out := s.mustKubectl("", "get", "all", "-n", e2eNamespace)
 		var kinds []string
 		for _, block := range strings.Split(strings.TrimSpace(out), "\n\n") {
@@ -257,7 +249,6 @@ func TestKubectlClusterViews(t *testing.T) {
 	// kubectl fills the NAMESPACE column and label columns from the
 	// object metadata in each table row.
 	t.Run("get -A shows namespaces", func(t *testing.T) {
-		knownGap(t, "table rows carry a PartialObjectMetadata with empty metadata")
 		out := s.mustKubectl("", "get", "pods", "-A")
 		if got := header(out); !slices.Equal(got, []string{"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"}) {
 			t.Errorf("columns %q", got)
@@ -271,7 +262,6 @@ func TestKubectlClusterViews(t *testing.T) {
 		}
 	})
 	t.Run("get --show-labels and -L", func(t *testing.T) {
-		knownGap(t, "table rows carry a PartialObjectMetadata with empty metadata")
 		out := s.mustKubectl("", "get", "pods", "-n", e2eNamespace, "--show-labels")
 		if row := rowOf(out, "web-0"); !strings.HasSuffix(row, "app=web") {
 			t.Errorf("--show-labels: %q", out)
@@ -342,7 +332,6 @@ func TestKubectlClusterViews(t *testing.T) {
 	// Upstream warns on every use of a deprecated API (v1 Endpoints since
 	// v1.33), and kubectl prints the warning on stderr.
 	t.Run("deprecated API warning", func(t *testing.T) {
-		knownGap(t, "no deprecation warning for APIs whose type reports APILifecycleDeprecated")
 		_, errOut, err := s.kubectl("", "get", "endpoints", "-n", e2eNamespace)
 		if err != nil {
 			t.Fatal(err)
@@ -355,7 +344,6 @@ func TestKubectlClusterViews(t *testing.T) {
 	// Strategies' warnings reach kubectl's stderr, as upstream's
 	// WarningsOnCreate do.
 	t.Run("warning on create", func(t *testing.T) {
-		knownGap(t, "the handler never calls the strategies' registry.WarningsFunc")
 		ing := `apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
@@ -416,20 +404,6 @@ spec:
 			}
 		}
 	})
-
-	t.Run("auth whoami", func(t *testing.T) {
-		t.Skip("the authentication.k8s.io SelfSubjectReview API is not served yet")
-	})
-}
-
-// knownGap skips a check that fails for a known API server gap, unless
-// SKIFF_E2E_KNOWN_GAPS is set: run with SKIFF_E2E_KNOWN_GAPS=1 to see
-// which still fail, and delete the call once the gap is closed.
-func knownGap(t *testing.T, gap string) {
-	t.Helper()
-	if os.Getenv("SKIFF_E2E_KNOWN_GAPS") == "" {
-		t.Skipf("known API server gap: %s (set SKIFF_E2E_KNOWN_GAPS=1 to run)", gap)
-	}
 }
 
 // rowOf returns the first line of a table whose first or second column
