@@ -19,6 +19,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/bolt"
 )
@@ -64,7 +65,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 
 	srv, err := apiserver.New(apiserver.Config{
 		Store:         store,
-		Resources:     Resources(),
+		Resources:     builtin.Resources(),
 		Authenticator: authn.NewX509Authenticator(p.CA.Pool()),
 		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
 		SecurePort:    opts.SecurePort,

@@ -1,4 +1,6 @@
-package app
+// Package builtin lists every resource Skiff serves, for the API server and
+// for tests that start one.
+package builtin
 
 import (
 	"skiff.dev/skiff/internal/registry"
