@@ -217,6 +217,7 @@ func list(args []string) error {
 	runs := fs.Int("runs", 10, "lists")
 	rv := fs.String("rv", "", "resourceVersion (\"\" consistent, \"0\" any)")
 	proto := fs.Bool("proto", false, "ask for protobuf instead of JSON")
+	raw := fs.Bool("raw", false, "read the response body without decoding it (the server's and the wire's time only)")
 	_ = fs.Parse(args)
 	cfg, err := config(*kc)
 	if err != nil {
@@ -231,6 +232,19 @@ func list(args []string) error {
 	var count int
 	for i := 0; i < *runs; i++ {
 		start := time.Now()
+		if *raw {
+			req := cs.CoreV1().RESTClient().Get().Resource("pods").SetHeader("Accept", cfg.ContentType)
+			if *rv != "" {
+				req = req.Param("resourceVersion", *rv)
+			}
+			body, err := req.DoRaw(context.Background())
+			if err != nil {
+				return err
+			}
+			times = append(times, time.Since(start))
+			count = -len(body) // reported as bytes below
+			continue
+		}
 		l, err := cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{ResourceVersion: *rv})
 		if err != nil {
 			return err
@@ -239,7 +253,11 @@ func list(args []string) error {
 		count = len(l.Items)
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	fmt.Printf("list %d pods (rv=%q, %s): median %v, min %v, max %v\n", count, *rv, cfg.ContentType, times[len(times)/2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	what := fmt.Sprintf("%d pods", count)
+	if count < 0 {
+		what = fmt.Sprintf("all pods undecoded (%d bytes)", -count)
+	}
+	fmt.Printf("list %s (rv=%q, %s): median %v, min %v, max %v\n", what, *rv, cfg.ContentType, times[len(times)/2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
 	return nil
 }
 
