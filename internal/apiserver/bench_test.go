@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"skiff.dev/skiff/internal/registry/builtin"
 )
 
 // BenchmarkCreateConfigMaps measures the server's create path in process
@@ -20,6 +22,26 @@ func BenchmarkCreateConfigMaps(b *testing.B) {
 			i := n.Add(1)
 			body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-%d","labels":{"app":"bench"}},"data":{"key":"value"}}`, i)
 			rec := d.do("POST", "/api/v1/namespaces/default/configmaps", "application/json", []byte(body))
+			if rec.Code != http.StatusCreated {
+				b.Fatalf("create: %d %s", rec.Code, rec.Body.String())
+			}
+		}
+	})
+}
+
+// BenchmarkCreatePods is BenchmarkCreateConfigMaps with the real pod
+// strategy (upstream's defaults and validation), the load tool's pod.
+func BenchmarkCreatePods(b *testing.B) {
+	d := newDirectServerWith(b, builtin.Resources())
+	var n atomic.Int64
+	b.ResetTimer()
+	b.SetParallelism(benchParallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p-%d","labels":{"app":"load"}},`+
+				`"spec":{"containers":[{"name":"c","image":"registry.local/busybox:1.36","command":["sleep","3600"]}]}}`, i)
+			rec := d.do("POST", "/api/v1/namespaces/default/pods", "application/json", []byte(body))
 			if rec.Code != http.StatusCreated {
 				b.Fatalf("create: %d %s", rec.Code, rec.Body.String())
 			}

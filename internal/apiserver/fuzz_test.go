@@ -15,6 +15,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/storage/bolt"
 )
 
@@ -28,6 +29,13 @@ type directServer struct {
 
 func newDirectServer(tb testing.TB) *directServer {
 	tb.Helper()
+	return newDirectServerWith(tb, testResources())
+}
+
+// newDirectServerWith serves resources (e.g. builtin.Resources(), for
+// benchmarks of the real strategies).
+func newDirectServerWith(tb testing.TB, resources []registry.Resource) *directServer {
+	tb.Helper()
 	dir := tb.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
@@ -38,7 +46,7 @@ func newDirectServer(tb testing.TB) *directServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Resources: testResources(), SecurePort: 6443,
+	srv, err := New(Config{Store: st, Resources: resources, SecurePort: 6443,
 		Authenticator: authn.NewX509Authenticator(ca.Pool()), Authorizer: authz.Superusers{Group: "system:masters"}})
 	if err != nil {
 		tb.Fatal(err)
