@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -440,6 +442,48 @@ func specEqual(a, b runtime.Object) bool {
 	return true
 }
 
+// gcFinalizers returns the finalizers obj must carry for the garbage
+// collector after a delete with opts, and whether they differ from
+// current: "orphan" when its dependents are to be orphaned, and
+// "foregroundDeletion" when they must go first, as upstream's
+// deletionFinalizersForGarbageCollection. An explicit policy beats a
+// finalizer already present, which beats the resource's default.
+func gcFinalizers(res *resource, current []string, opts *metav1.DeleteOptions) ([]string, bool) {
+	if res.def.GCPolicy == registry.GCUnsupported {
+		return current, false
+	}
+	orphan, foreground := false, false
+	switch {
+	case opts.OrphanDependents != nil: //nolint:staticcheck // still honoured, as upstream
+		orphan = *opts.OrphanDependents //nolint:staticcheck
+	case opts.PropagationPolicy != nil:
+		orphan = *opts.PropagationPolicy == metav1.DeletePropagationOrphan
+		foreground = *opts.PropagationPolicy == metav1.DeletePropagationForeground
+	case slices.Contains(current, metav1.FinalizerOrphanDependents):
+		orphan = true
+	case slices.Contains(current, metav1.FinalizerDeleteDependents):
+		foreground = true
+	default:
+		orphan = res.def.GCPolicy == registry.GCOrphan
+	}
+	out := make([]string, 0, len(current)+1)
+	for _, f := range current {
+		if f != metav1.FinalizerOrphanDependents && f != metav1.FinalizerDeleteDependents {
+			out = append(out, f)
+		}
+	}
+	if orphan {
+		out = append(out, metav1.FinalizerOrphanDependents)
+	}
+	if foreground {
+		out = append(out, metav1.FinalizerDeleteDependents)
+	}
+	if sets.New(out...).Equal(sets.New(current...)) {
+		return current, false
+	}
+	return out, true
+}
+
 // deleteResult says what a delete did.
 type deleteResult struct {
 	obj     runtime.Object
@@ -468,9 +512,13 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 		key := res.key(m.GetNamespace(), m.GetName())
 		holder, _ := res.def.Strategy.(registry.DeletionHolder)
 		held := holder != nil && holder.HoldsDeletion(cur)
-		if len(m.GetFinalizers()) > 0 || grace > 0 || held {
-			obj := copyObj(cur)
-			om := objectMeta(obj)
+		obj := copyObj(cur)
+		om := objectMeta(obj)
+		finalizers, gcChanged := gcFinalizers(res, m.GetFinalizers(), opts)
+		if gcChanged {
+			om.SetFinalizers(finalizers)
+		}
+		if len(om.GetFinalizers()) > 0 || grace > 0 || held {
 			if holder != nil {
 				holder.BeginDeletion(obj)
 			}
@@ -484,7 +532,7 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 				ts := metav1.NewTime(now.Add(secondsDuration(grace)))
 				om.SetDeletionTimestamp(&ts)
 				om.SetDeletionGracePeriodSeconds(&grace)
-			} else {
+			} else if !gcChanged {
 				return deleteResult{obj: cur}, nil
 			}
 			if len(om.GetFinalizers()) == 0 && grace == 0 && !held {

@@ -276,8 +276,18 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, r *http
 		// hears the namespace is terminating, no create may slip in.
 		s.waitWritten(ctx, result.obj)
 	}
+	if res.def.DefaultPropagationWarning != "" && opts.PropagationPolicy == nil && opts.OrphanDependents == nil { //nolint:staticcheck
+		addWarnings(w, []string{res.def.DefaultPropagationWarning})
+	}
 	if !result.deleted {
-		s.respond(w, r, res, http.StatusAccepted, result.obj)
+		// Upstream answers 200 for an object left waiting on finalizers
+		// or a grace period, and 202 only when the client explicitly
+		// asked for its dependents to be deleted (orphanDependents=false).
+		code := http.StatusOK
+		if o := opts.OrphanDependents; o != nil && !*o { //nolint:staticcheck
+			code = http.StatusAccepted
+		}
+		s.respond(w, r, res, code, result.obj)
 		return
 	}
 	if _, ok := result.obj.(interface{ GetObjectMeta() metav1.Object }); ok && returnsDeletedObject(res) {
@@ -317,6 +327,9 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 	if err := s.hub.WaitFresh(ctx); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if res.def.DefaultPropagationWarning != "" && opts.PropagationPolicy == nil && opts.OrphanDependents == nil { //nolint:staticcheck
+		addWarnings(w, []string{res.def.DefaultPropagationWarning})
 	}
 	items, _ := res.cacheList(res.listPrefix(info.Namespace), sel.matches)
 	// As upstream, the answer is the list of what was deleted (or marked

@@ -71,7 +71,30 @@ type Resource struct {
 	// StorageVersionHash for discovery; empty means computed from the
 	// group, version and kind.
 	StorageVersionHash string
+	// GCPolicy is what a delete that names no propagation policy does
+	// with the object's dependents (upstream's
+	// DefaultGarbageCollectionPolicy): Background unless set.
+	GCPolicy GCPolicy
+	// DefaultPropagationWarning, if set, is sent with every delete that
+	// leaves the propagation to GCPolicy (batch/v1 Jobs warn that their
+	// pods are kept).
+	DefaultPropagationWarning string
 }
+
+// GCPolicy is a resource's default delete propagation.
+type GCPolicy int
+
+const (
+	// GCBackground deletes the object now; the garbage collector
+	// deletes its dependents afterwards.
+	GCBackground GCPolicy = iota
+	// GCOrphan keeps the object (with the "orphan" finalizer) until the
+	// garbage collector has removed it from its dependents' owners.
+	GCOrphan
+	// GCUnsupported: deletes never add the garbage collector's
+	// finalizers (events).
+	GCUnsupported
+)
 
 // GroupVersionResource of the resource.
 func (r *Resource) GroupVersionResource() schema.GroupVersionResource {

@@ -38,6 +38,11 @@ func resources(now func() time.Time) []registry.Resource {
 			New:      func() runtime.Object { return &batchv1.Job{} },
 			NewList:  func() runtime.Object { return &batchv1.JobList{} },
 			Strategy: jobStrategy{now: now}, HasStatus: true, HasGeneration: true,
+			// batch/v1 keeps a deleted Job's pods unless told otherwise,
+			// for backward compatibility, and says so.
+			GCPolicy: registry.GCOrphan,
+			DefaultPropagationWarning: "child pods are preserved by default when jobs are deleted; " +
+				"set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning",
 		},
 		{
 			GroupVersion: gv, Resource: "cronjobs", Kind: "CronJob", SingularName: "cronjob",

@@ -98,6 +98,9 @@ func resources(now func() time.Time) []registry.Resource {
 			AllowCreateOnUpdate: e.resource == "endpoints" || e.resource == "events",
 			KeepStatusOnCreate:  e.resource == "nodes",
 		})
+		if e.resource == "events" {
+			out[len(out)-1].GCPolicy = registry.GCUnsupported
+		}
 	}
 	return out
 }

@@ -51,7 +51,7 @@ func resources(now func() time.Time) []registry.Resource {
 		Namespaced: true, ShortNames: []string{"ev"},
 		New:      func() runtime.Object { return &eventsv1.Event{} },
 		NewList:  func() runtime.Object { return &eventsv1.EventList{} },
-		Strategy: eventStrategy{now: now}, AllowCreateOnUpdate: true,
+		Strategy: eventStrategy{now: now}, AllowCreateOnUpdate: true, GCPolicy: registry.GCUnsupported,
 		// Stored as core/v1 events, as upstream: both APIs show the same events.
 		StoredAs: &registry.StorageView{
 			Resource: corev1.SchemeGroupVersion.WithResource("events"),
