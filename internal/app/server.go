@@ -103,6 +103,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if opts.Ready != nil {
 		close(opts.Ready)
 	}
+	go releaseStartupMemory()
 
 	select {
 	case <-ctx.Done():
