@@ -36,11 +36,11 @@ func TestPortMappings(t *testing.T) {
 func TestHostname(t *testing.T) {
 	long := strings.Repeat("a", 62) + "-b"
 	tests := []struct {
-		name                     string
-		spec                     corev1.PodSpec
-		podName                  string
+		name                      string
+		spec                      corev1.PodSpec
+		podName                   string
 		wantHost, wantDomain, err string
-		sandbox                  string
+		sandbox                   string
 	}{
 		{name: "pod name", podName: "web-0", wantHost: "web-0", sandbox: "web-0"},
 		{name: "hostname and subdomain", podName: "web-0", spec: corev1.PodSpec{Hostname: "db", Subdomain: "svc1"},

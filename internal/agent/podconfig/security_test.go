@@ -14,7 +14,7 @@ import (
 func secPod(psc *corev1.PodSecurityContext, csc *corev1.SecurityContext) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1"},
-		Spec: corev1.PodSpec{SecurityContext: psc, Containers: []corev1.Container{{Name: "c", SecurityContext: csc}}},
+		Spec:       corev1.PodSpec{SecurityContext: psc, Containers: []corev1.Container{{Name: "c", SecurityContext: csc}}},
 	}
 }
 
@@ -31,7 +31,7 @@ func TestSecurityContext(t *testing.T) {
 		want     runtime.SecurityContext
 		err      string
 	}{{
-		name: "nothing set: image user, unconfined",
+		name:     "nothing set: image user, unconfined",
 		imageUID: ptr.To[int64](33), imageUsr: "",
 		want: runtime.SecurityContext{RunAsUser: ptr.To[int64](33), Seccomp: &runtime.SecurityProfile{Type: "Unconfined"}},
 	}, {
@@ -45,7 +45,7 @@ func TestSecurityContext(t *testing.T) {
 			SupplementalGroups: []int64{4000, 4001},
 			SeccompProfile:     &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
-		csc: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1001), ReadOnlyRootFilesystem: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false)},
+		csc:      &corev1.SecurityContext{RunAsUser: ptr.To[int64](1001), ReadOnlyRootFilesystem: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false)},
 		imageUID: ptr.To[int64](0),
 		want: runtime.SecurityContext{
 			RunAsUser: ptr.To[int64](1001), RunAsGroup: ptr.To[int64](2000), SupplementalGroups: []int64{3000, 4000, 4001},
