@@ -34,7 +34,7 @@ func newDirectServer(tb testing.TB) *directServer {
 
 // newDirectServerWith serves resources (e.g. builtin.Resources(), for
 // benchmarks of the real strategies).
-func newDirectServerWith(tb testing.TB, resources []registry.Resource) *directServer {
+func newDirectServerWith(tb testing.TB, resources []registry.Resource, configure ...func(*Config)) *directServer {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
@@ -46,8 +46,12 @@ func newDirectServerWith(tb testing.TB, resources []registry.Resource) *directSe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Resources: resources, SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()), Authorizer: authz.Superusers{Group: "system:masters"}})
+	cfg := Config{Store: st, Resources: resources, SecurePort: 6443,
+		Authenticator: authn.NewX509Authenticator(ca.Pool()), Authorizer: authz.Superusers{Group: "system:masters"}}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	// WatchHistory is the number of events kept per resource for
 	// watches that resume from a resourceVersion.
 	WatchHistory int
+	// EventTTL is how long an event lives after it was last recorded
+	// (upstream's --event-ttl); 0 means an hour.
+	EventTTL time.Duration
 }
 
 // Server is the API server's HTTP handler.
@@ -137,6 +140,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.bootstrap(ctx); err != nil {
 		return fmt.Errorf("apiserver: bootstrap: %w", err)
 	}
+	ttl := s.cfg.EventTTL
+	if ttl <= 0 {
+		ttl = defaultEventTTL
+	}
+	go s.expireEvents(ctx, ttl, min(ttl/4, time.Minute))
 	close(s.ready)
 	return nil
 }
