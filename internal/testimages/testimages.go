@@ -1,0 +1,186 @@
+// Package testimages builds the small container images Skiff's tests run,
+// as OCI archives ready for Runtime.ImportImages or `skiff image import`:
+// no registry, no network, no Docker.
+//
+//	Busybox(t)  skiff.test/busybox:1  Debian's static busybox, every applet
+//	                                  linked in /bin; Cmd sh
+//	GoHTTP(t)   skiff.test/http:1     a static Go HTTP server (./httpserver)
+//	                                  on :8080: /healthz, /exit?code=N, and
+//	                                  JSON about the request and its host
+//
+// Both images have /etc/passwd and /etc/group with root (0), skiff (1000)
+// and nobody (65534), and a /tmp. Archives are built once per machine and
+// content (under $TMPDIR/skiff-testimages) and once per test process.
+package testimages
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"skiff.dev/skiff/internal/agent/ociarchive"
+)
+
+// Image names.
+const (
+	BusyboxImage = "skiff.test/busybox:1"
+	HTTPImage    = "skiff.test/http:1"
+)
+
+// busyboxPath is where Debian's busybox-static puts the binary.
+const busyboxPath = "/bin/busybox"
+
+// format versions the archives' layout: bump it when the files or
+// configs below change, so stale cached archives are not reused.
+const format = "1"
+
+// Busybox returns the path of an OCI archive of BusyboxImage. The test
+// fails if /bin/busybox is not a static busybox.
+func Busybox(t testing.TB) string {
+	t.Helper()
+	busybox.once.Do(func() { busybox.path, busybox.err = buildBusybox() })
+	if busybox.err != nil {
+		t.Fatalf("busybox test image: %v", busybox.err)
+	}
+	return busybox.path
+}
+
+// GoHTTP returns the path of an OCI archive of HTTPImage. It builds
+// ./httpserver with the go command in PATH (CGO_ENABLED=0).
+func GoHTTP(t testing.TB) string {
+	t.Helper()
+	httpImage.once.Do(func() { httpImage.path, httpImage.err = buildHTTP() })
+	if httpImage.err != nil {
+		t.Fatalf("http test image: %v", httpImage.err)
+	}
+	return httpImage.path
+}
+
+type cached struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var busybox, httpImage cached
+
+func buildBusybox() (string, error) {
+	bin, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		return "", fmt.Errorf("%w (install busybox-static: apt-get install busybox-static)", err)
+	}
+	out, err := exec.Command(busyboxPath, "--list").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --list: %w", busyboxPath, err)
+	}
+	files := baseFiles()
+	files = append(files, ociarchive.File{Path: "bin/busybox", Mode: 0o755, Data: bin})
+	for _, applet := range strings.Fields(string(out)) {
+		if applet != "busybox" && !strings.Contains(applet, "/") {
+			files = append(files, ociarchive.File{Path: "bin/" + applet, Mode: fs.ModeSymlink, Link: "busybox"})
+		}
+	}
+	return writeCached("busybox", bin, ociarchive.Image{
+		Name: BusyboxImage,
+		Config: ociarchive.Config{
+			Cmd: []string{"sh"},
+			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		},
+		Files: files,
+	})
+}
+
+func buildHTTP() (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the go command is needed to build the http test image: %w", err)
+	}
+	_, self, _, ok := goruntime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot find the httpserver source")
+	}
+	tmp, err := os.MkdirTemp("", "skiff-httpserver-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	binPath := filepath.Join(tmp, "httpserver")
+	cmd := exec.Command(goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, "./httpserver")
+	cmd.Dir = filepath.Dir(self)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./httpserver: %w\n%s", err, out)
+	}
+	bin, err := os.ReadFile(binPath)
+	if err != nil {
+		return "", err
+	}
+	return writeCached("http", bin, ociarchive.Image{
+		Name: HTTPImage,
+		Config: ociarchive.Config{
+			Entrypoint: []string{"/httpserver"},
+			Env:        []string{"PATH=/", "PORT=8080"},
+		},
+		Files: append(baseFiles(), ociarchive.File{Path: "httpserver", Mode: 0o755, Data: bin}),
+	})
+}
+
+// baseFiles are the files every test image has.
+func baseFiles() []ociarchive.File {
+	return []ociarchive.File{
+		{Path: "etc/passwd", Data: []byte("root:x:0:0:root:/root:/bin/sh\nskiff:x:1000:1000:skiff:/home/skiff:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+		{Path: "etc/group", Data: []byte("root:x:0:\nskiff:x:1000:\nnogroup:x:65534:\n")},
+		{Path: "root", Mode: fs.ModeDir | 0o700},
+		{Path: "home/skiff", Mode: fs.ModeDir | 0o755, UID: 1000, GID: 1000},
+		{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+	}
+}
+
+// writeCached writes img to $TMPDIR/skiff-testimages/<kind>-<key>.tar
+// unless that file exists; key hashes the program and the format, so the
+// file's name says what is in it. Writes go through a temporary file and
+// a rename, so concurrent test processes never see half an archive.
+func writeCached(kind string, program []byte, img ociarchive.Image) (string, error) {
+	h := sha256.New()
+	h.Write([]byte(format + "\x00" + img.Name + "\x00"))
+	h.Write(program)
+	dir := filepath.Join(os.TempDir(), "skiff-testimages")
+	path := filepath.Join(dir, kind+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".tar")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := ociarchive.Write(&buf, img); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, kind+"-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return path, nil
+}
