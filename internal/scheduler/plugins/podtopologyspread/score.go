@@ -69,7 +69,9 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *framework.CycleS
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(pod.Pod)
 	for _, n := range snap.Nodes {
-		if requireAll && !hasKeys(n.Node, cs) {
+		// An empty node adds nothing; most nodes are empty while a large
+		// workload is being placed.
+		if len(n.Pods) == 0 || requireAll && !hasKeys(n.Node, cs) {
 			continue
 		}
 		for i := range cs {
