@@ -138,10 +138,15 @@ func follow(ctx context.Context, path string, r *lineReader, out *writer, runnin
 		if err != nil {
 			return err
 		}
-		// A new file at path means the old one was rotated away: the old
-		// one is drained (above), continue with the new one from its
-		// start.
+		// A new file at path means the old one was rotated away: drain
+		// the old one again (it may have grown since the read above,
+		// before it was renamed), then continue with the new one from
+		// its start.
 		if nf, ok := replaced(path, r.f); ok {
+			if _, err := r.drain(out); err != nil {
+				nf.Close()
+				return err
+			}
 			r.f.Close()
 			r.f, r.pending = nf, nil
 			continue
