@@ -40,7 +40,7 @@ func runProbe(t *testing.T, p *Prober, spec *corev1.Probe, c *corev1.Container, 
 	if spec.TimeoutSeconds == 0 {
 		spec.TimeoutSeconds = 5
 	}
-	return p.run(context.Background(), spec, Target{Pod: pod, Container: c, ContainerID: "cid", PodIP: podIP})
+	return p.run(context.Background(), spec, target{Pod: pod, Container: c, ContainerID: "cid", PodIP: podIP})
 }
 
 func TestHTTPProbe(t *testing.T) {

@@ -72,8 +72,8 @@ type Prober struct {
 	Exec Execer
 }
 
-// Target is the container a probe runs against.
-type Target struct {
+// target is the container a probe runs against.
+type target struct {
 	Pod       *corev1.Pod
 	Container *corev1.Container
 	// ContainerID is the runtime's ID (without the "containerd://" form).
@@ -85,7 +85,7 @@ type Target struct {
 
 // run performs one probe with upstream's retries on errors (not on
 // failures): up to 3 attempts.
-func (p *Prober) run(ctx context.Context, spec *corev1.Probe, t Target) (outcome, string, error) {
+func (p *Prober) run(ctx context.Context, spec *corev1.Probe, t target) (outcome, string, error) {
 	var (
 		o   outcome
 		out string
@@ -102,7 +102,7 @@ func (p *Prober) run(ctx context.Context, spec *corev1.Probe, t Target) (outcome
 	return o, out, err
 }
 
-func (p *Prober) runOnce(ctx context.Context, spec *corev1.Probe, t Target) (outcome, string, error) {
+func (p *Prober) runOnce(ctx context.Context, spec *corev1.Probe, t target) (outcome, string, error) {
 	timeout := time.Duration(spec.TimeoutSeconds) * time.Second
 	if timeout <= 0 {
 		timeout = time.Second

@@ -155,7 +155,7 @@ func (w *worker) doProbe() (keepGoing bool) {
 // probe runs the probe once and records upstream's events. ok is false
 // when the probe errored (its result must not count).
 func (w *worker) probe() (r Result, ok bool) {
-	t := Target{Pod: w.pod, Container: w.container, ContainerID: runtimeID(w.containerID)}
+	t := target{Pod: w.pod, Container: w.container, ContainerID: runtimeID(w.containerID)}
 	if status, found := w.m.cfg.Status.PodStatus(w.key.uid); found {
 		t.PodIP = status.PodIP
 	}
