@@ -34,6 +34,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newServerCommand(), newVersionCommand())
+	root.AddCommand(newImageCommand())
 	return root
 }
 

@@ -208,3 +208,13 @@ func canLowerOOMScoreAdj() bool {
 	_ = os.WriteFile(file, []byte(strconv.Itoa(cur)), 0)
 	return true
 }
+
+// Endpoint returns the CRI endpoint ("unix:///...") of the containerd the
+// agent supervises for dataDir, for clients such as `skiff image`.
+func Endpoint(dataDir string) (string, error) {
+	p, err := newPaths(dataDir)
+	if err != nil {
+		return "", err
+	}
+	return "unix://" + p.socket, nil
+}

@@ -117,7 +117,7 @@ func (n *Node) LogDir(t testing.TB) string {
 
 func (n *Node) cleanup(t testing.TB) {
 	if t.Failed() && n.Process != nil {
-		t.Logf("containerd log (%s), last lines:\n%s", n.Process.LogFile(), lastLines(n.Process.LogFile(), 40))
+		t.Logf("containerd log (%s), last lines:\n%s", n.Process.LogFile(), lastLines(n.Process.LogFile(), 150))
 	}
 	// Pods first, through the CRI, so containerd unmounts their root
 	// file systems, deletes their network namespaces and releases their
