@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -287,5 +289,37 @@ func TestFollowRuntimeError(t *testing.T) {
 		func(context.Context) (bool, error) { return false, boom }, &bytes.Buffer{})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "container state") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	tests := []struct {
+		query   string
+		want    corev1.PodLogOptions
+		wantErr bool
+	}{
+		{"", corev1.PodLogOptions{}, false},
+		{"container=a&follow=true&previous=1&timestamps=True&tailLines=5&limitBytes=7&sinceSeconds=9",
+			corev1.PodLogOptions{Container: "a", Follow: true, Previous: true, Timestamps: true, TailLines: ptr.To[int64](5), LimitBytes: ptr.To[int64](7), SinceSeconds: ptr.To[int64](9)}, false},
+		{"follow=false&previous=0&timestamps=", corev1.PodLogOptions{Timestamps: true}, false},
+		{"sinceTime=2024-01-01T00:00:10Z", corev1.PodLogOptions{SinceTime: &metav1.Time{Time: at("2024-01-01T00:00:10Z")}}, false},
+		{"stream=Stdout", corev1.PodLogOptions{Stream: ptr.To("Stdout")}, false},
+		{"tailLines=x", corev1.PodLogOptions{}, true},
+		{"sinceTime=yesterday", corev1.PodLogOptions{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseQuery(q)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if err == nil && !equality.Semantic.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v, want %+v", *got, tt.want)
+			}
+		})
 	}
 }
