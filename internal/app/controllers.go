@@ -51,6 +51,9 @@ func runControllers(ctx context.Context, p *pki.ServerPKI) error {
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	log := slog.Default().With("component", "controller-manager")
+	if err := runWorkloadControllers(ctx, cfg, log); err != nil {
+		return err
+	}
 	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))
 	factory.Start(ctx.Done())
 	go ns.Run(ctx, 2)

@@ -98,6 +98,9 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err := runControllers(sctx, p); err != nil {
 		return fmt.Errorf("start controllers: %w", err)
 	}
+	if err := runScheduler(sctx, p); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
+	}
 	slog.Info("skiff server ready", "address", "https://"+addr, "kubeconfig", p.KubeconfigFile,
 		"datastore", storeName(opts), "startup", time.Since(start).Round(time.Millisecond))
 	if opts.Ready != nil {
