@@ -63,3 +63,6 @@ func (b *Backoff) Get(key string) time.Duration { return b.entries[key].backoff 
 
 // Forget drops every entry whose key has prefix (a removed container).
 func (b *Backoff) Forget(key string) { delete(b.entries, key) }
+
+// LastUpdate is when key's back-off was last recorded (zero if never).
+func (b *Backoff) LastUpdate(key string) time.Time { return b.entries[key].lastUpdate }

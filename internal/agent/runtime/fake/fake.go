@@ -444,20 +444,28 @@ func (r *Runtime) PullImage(_ context.Context, image string, _ *runtime.Auth, _ 
 	return img.RepoDigests[0], nil
 }
 
-// imageLocked returns the image for a normalized reference, recording it
-// on first use: every image is present on a simulated node.
+// imageLocked returns the image for a reference (normalized name, digest
+// reference or image ID), recording it on first use: every image is
+// present on a simulated node.
 func (r *Runtime) imageLocked(ref string) *runtime.Image {
 	if img, ok := r.images[ref]; ok {
 		return img
 	}
-	sum := sha256.Sum256([]byte(ref))
-	digest := "sha256:" + hex.EncodeToString(sum[:])
 	repo := ref
-	if i := strings.LastIndexAny(ref, ":@"); i > strings.LastIndex(ref, "/") {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		repo = ref[:i]
+	} else if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
 		repo = ref[:i]
 	}
+	sum := sha256.Sum256([]byte(ref))
+	digest := "sha256:" + hex.EncodeToString(sum[:])
 	img := &runtime.Image{ID: digest, RepoTags: []string{ref}, RepoDigests: []string{repo + "@" + digest}, Size: 1 << 20}
+	if strings.Contains(ref, "@") {
+		img.RepoTags = nil
+	}
 	r.images[ref] = img
+	r.images[img.RepoDigests[0]] = img
+	r.images[img.ID] = img
 	return img
 }
 
@@ -473,10 +481,14 @@ func (r *Runtime) ImageStatus(_ context.Context, image string) (*runtime.Image, 
 func (r *Runtime) ListImages(context.Context) ([]*runtime.Image, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	seen := map[*runtime.Image]bool{}
 	out := make([]*runtime.Image, 0, len(r.images))
 	for _, img := range r.images {
-		c := *img
-		out = append(out, &c)
+		if !seen[img] {
+			seen[img] = true
+			c := *img
+			out = append(out, &c)
+		}
 	}
 	return out, nil
 }
@@ -486,7 +498,13 @@ func (r *Runtime) ListImages(context.Context) ([]*runtime.Image, error) {
 func (r *Runtime) RemoveImage(_ context.Context, image string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.images, normalize(image))
+	if img, ok := r.images[normalize(image)]; ok {
+		for ref, other := range r.images {
+			if other == img {
+				delete(r.images, ref)
+			}
+		}
+	}
 	return nil
 }
 
@@ -502,6 +520,9 @@ func (r *Runtime) ImportImages(_ context.Context, rd io.Reader) ([]string, error
 // normalize turns a familiar image name into a full reference as
 // containerd reports it: busybox → docker.io/library/busybox:latest.
 func normalize(image string) string {
+	if strings.HasPrefix(image, "sha256:") {
+		return image // an image ID
+	}
 	name := image
 	domain := ""
 	if i := strings.IndexByte(name, '/'); i >= 0 && (strings.ContainsAny(name[:i], ".:") || name[:i] == "localhost") {

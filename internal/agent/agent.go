@@ -1,0 +1,184 @@
+// Package agent is Skiff's node agent, its kubelet: it registers the
+// Node, renews its Lease, and runs the pods bound to the node through a
+// runtime.Runtime (containerd over CRI, or the simulated runtime for
+// hollow nodes), writing their status and events as upstream's kubelet
+// does.
+//
+// The decisions are pure and live elsewhere: podsync plans a pod's next
+// actions, status computes its API status. This package is the I/O
+// around them: informers, one worker goroutine per pod, the runtime
+// calls, the API writes. docs/agent.md draws its goroutines.
+//
+// Usage:
+//
+//	a, err := agent.New(agent.Config{NodeName: "n1", Client: cs, Runtime: rt, DataDir: dir})
+//	err = a.Run(ctx) // until ctx ends
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"skiff.dev/skiff/internal/agent/runtime"
+)
+
+// KubeletVersion is what nodes report as nodeInfo.kubeletVersion: the
+// Kubernetes version Skiff serves, marked as Skiff's.
+const KubeletVersion = "v1.37.2-skiff"
+
+// Config configures one node's agent.
+type Config struct {
+	// NodeName is the Node's name (required).
+	NodeName string
+	// Client talks to the API server as the node (system:node:<name>).
+	Client kubernetes.Interface
+	// Runtime runs the node's sandboxes and containers.
+	Runtime runtime.Runtime
+	// DataDir holds the agent's state: pods/<uid>/ (volumes) and
+	// pod logs. Required for a real runtime; may be empty when simulated.
+	DataDir string
+	// NodeIP is the node's InternalIP; empty: the machine's first usable
+	// address.
+	NodeIP string
+	// PodCIDR is the node's pod network; empty: the Node's
+	// spec.podCIDR, or a /24 of 10.42.0.0/16 the agent picks.
+	PodCIDR string
+	// Machine overrides what the agent reads from the machine (capacity,
+	// nodeInfo); simulated nodes use it to describe hollow machines.
+	Machine *Machine
+	// Labels are extra node labels (e.g. node-role.kubernetes.io/...).
+	Labels map[string]string
+	// Clock drives decisions and timestamps (back-off, status times,
+	// lease renew times, per-pod requeues); nil: the real one. Periodic
+	// polling (relist, node status, lease renewal) runs on real time.
+	Clock clock.WithTicker
+	// Log receives the agent's logs; nil: slog.Default().
+	Log *slog.Logger
+	// Intervals; zero values are upstream's defaults.
+	LeaseDuration    time.Duration // 40 s
+	NodeStatusReport time.Duration // 5 min: status is posted at least this often
+	NodeStatusCheck  time.Duration // 10 s: status is computed and posted if changed
+	RelistPeriod     time.Duration // 1 s: how often the runtime is polled for container changes
+	PodResyncPeriod  time.Duration // 10 s: each pod is synced at least this often
+}
+
+// Agent is one node's agent. Create it with New, run it with Run.
+type Agent struct {
+	cfg      Config
+	client   kubernetes.Interface
+	rt       runtime.Runtime
+	clock    clock.WithTicker
+	log      *slog.Logger
+	recorder record.EventRecorder
+	events   record.EventBroadcaster
+
+	// Set during registration, read-only afterwards.
+	runtimeName string
+	hostIPs     []string
+	podCIDR     netip.Prefix
+	machine     *Machine
+	nodeUID     types.UID
+
+	pods cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	wg      sync.WaitGroup // pod workers
+}
+
+// New checks cfg and returns an agent ready to Run.
+func New(cfg Config) (*Agent, error) {
+	if cfg.NodeName == "" || cfg.Client == nil || cfg.Runtime == nil {
+		return nil, errors.New("agent: NodeName, Client and Runtime are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.LeaseDuration, 40*time.Second)
+	def(&cfg.NodeStatusReport, 5*time.Minute)
+	def(&cfg.NodeStatusCheck, 10*time.Second)
+	def(&cfg.RelistPeriod, time.Second)
+	def(&cfg.PodResyncPeriod, 10*time.Second)
+	a := &Agent{
+		cfg: cfg, client: cfg.Client, rt: cfg.Runtime, clock: cfg.Clock,
+		log:     cfg.Log.With("component", "agent", "node", cfg.NodeName),
+		workers: map[types.UID]*podWorker{},
+	}
+	return a, nil
+}
+
+// Run registers the node and runs it until ctx ends. It returns an error
+// only if the node cannot be set up; once running, failures are logged
+// and retried.
+func (a *Agent) Run(ctx context.Context) error {
+	a.events = record.NewBroadcaster(record.WithContext(ctx))
+	a.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	defer a.events.Shutdown()
+	a.recorder = a.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	a.log.Info("node registered", "podCIDR", a.podCIDR, "ip", a.hostIPs, "runtime", a.runtimeName)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer a.wg.Wait()
+	wg.Go(func() { a.renewLease(ctx) })
+	wg.Go(func() { a.syncNodeStatus(ctx) })
+
+	a.pods = newPodInformer(a.client, a.cfg.NodeName)
+	if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { a.podChanged(ctx, obj) },
+		UpdateFunc: func(_, obj any) { a.podChanged(ctx, obj) },
+		DeleteFunc: func(obj any) { a.podChanged(ctx, obj) },
+	}); err != nil {
+		return fmt.Errorf("watch pods: %w", err)
+	}
+	wg.Go(func() { a.pods.RunWithContext(ctx) })
+	if !cache.WaitForCacheSync(ctx.Done(), a.pods.HasSynced) {
+		return nil // ctx ended
+	}
+	wg.Go(func() { a.relist(ctx) })
+	<-ctx.Done()
+	return nil
+}
+
+// podDir is where a pod's volumes and logs live.
+func (a *Agent) podDir(uid types.UID) string {
+	if a.cfg.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(a.cfg.DataDir, "pods", string(uid))
+}
+
+// logDir is the pod's container log directory, as upstream lays it out.
+func (a *Agent) logDir(pod *corev1.Pod) string {
+	if a.cfg.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(a.cfg.DataDir, "logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+}
