@@ -278,13 +278,13 @@ func (p *Process) supervise(ctx context.Context, started chan<- error) {
 			p.mu.Unlock()
 			_ = os.Remove(p.paths.pidFile)
 			if ctx.Err() != nil {
-				p.log.Info("containerd stopped", "status", exitStatus(err))
+				p.log.Info("containerd stopped", "status", exitStatus(cmd, err))
 				return
 			}
 			if time.Since(began) > time.Minute {
 				backoff = minBackoff
 			}
-			p.log.Error("containerd exited; restarting it", "status", exitStatus(err), "retryIn", backoff, "log", p.paths.log)
+			p.log.Error("containerd exited; restarting it", "status", exitStatus(cmd, err), "retryIn", backoff, "log", p.paths.log)
 		}
 		select {
 		case <-ctx.Done():
@@ -357,11 +357,12 @@ func stopStale(p paths, log *slog.Logger) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-func exitStatus(err error) string {
-	if err == nil {
-		return "exit status 0"
+// exitStatus says how containerd ended ("signal: killed").
+func exitStatus(cmd *exec.Cmd, err error) string {
+	if cmd.ProcessState != nil {
+		return cmd.ProcessState.String()
 	}
-	return err.Error()
+	return fmt.Sprint(err)
 }
 
 // rotate renames the log to .1 once it is bigger than limit.

@@ -2,12 +2,18 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +28,17 @@ import (
 // CNI bridge: images, sandboxes with addresses, containers from start to
 // removal, exec, logs, and the security context as the kernel sees it.
 func TestCRI(t *testing.T) {
+	// Build the images first: compiling the HTTP server on a busy
+	// machine takes a while, and counts against no deadline.
+	busybox, httpImage := testimages.Busybox(t), testimages.GoHTTP(t)
 	n := containerdtest.Start(t)
-	if names := n.Import(t, testimages.Busybox(t)); !slices.Contains(names, testimages.BusyboxImage) {
+	if names := n.Import(t, busybox); !slices.Contains(names, testimages.BusyboxImage) {
 		t.Fatalf("imported %q, want %s", names, testimages.BusyboxImage)
 	}
 	rt := n.Runtime
-	ctx := testContext(t)
 
 	t.Run("status", func(t *testing.T) {
+		ctx := testContext(t)
 		ready, msg, err := rt.Status(ctx)
 		if err != nil || !ready {
 			t.Fatalf("Status() = %v, %q, %v", ready, msg, err)
@@ -37,6 +46,7 @@ func TestCRI(t *testing.T) {
 	})
 
 	t.Run("images", func(t *testing.T) {
+		ctx := testContext(t)
 		imgs, err := rt.ListImages(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -60,6 +70,7 @@ func TestCRI(t *testing.T) {
 	})
 
 	t.Run("pull without a registry", func(t *testing.T) {
+		ctx := testContext(t)
 		// Nothing listens on port 1: the pull fails at once, with the
 		// runtime's own message for the pod's status.
 		_, err := rt.PullImage(ctx, "127.0.0.1:1/skiff/absent:1", nil, nil)
@@ -76,6 +87,8 @@ func TestCRI(t *testing.T) {
 	})
 
 	t.Run("sandbox and container lifecycle", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
 		sbCfg := sandboxConfig(t, n, "lifecycle")
 		sbID := runSandbox(t, rt, sbCfg)
 
@@ -186,7 +199,56 @@ func TestCRI(t *testing.T) {
 		}
 	})
 
+	t.Run("network", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
+		n.Import(t, httpImage)
+		hostPort := freePort(t)
+		sbCfg := sandboxConfig(t, n, "web")
+		sbCfg.Ports = []runtime.PortMapping{{Protocol: "TCP", ContainerPort: 8080, HostPort: hostPort}}
+		sbID := runSandbox(t, rt, sbCfg)
+		id := createContainer(t, rt, sbID, sbCfg, &runtime.ContainerConfig{
+			Name: "web", Image: testimages.HTTPImage, LogPath: "web/0.log",
+			Env: []runtime.KeyValue{{Key: "GREETING", Value: "hi"}},
+		})
+		if err := rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		sb, err := rt.SandboxStatus(ctx, sbID)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// From the node to the pod's address, on the bridge.
+		var info struct {
+			Hostname string
+			Env      map[string]string
+		}
+		waitFor(t, "the pod's HTTP server", func() (bool, string) {
+			err := getJSON("http://"+net.JoinHostPort(sb.IP, "8080")+"/", &info)
+			return err == nil, fmt.Sprint(err)
+		})
+		if info.Hostname != "web" || info.Env["GREETING"] != "hi" {
+			t.Errorf("the server says %+v", info)
+		}
+		// Through the hostPort, at the node's address.
+		nodeURL := "http://" + net.JoinHostPort(nodeIP(t).String(), strconv.Itoa(int(hostPort))) + "/healthz"
+		waitFor(t, "the hostPort", func() (bool, string) {
+			body, err := get(nodeURL)
+			return err == nil && body == "ok", fmt.Sprint(body, err)
+		})
+		// From another pod.
+		clientCfg := sandboxConfig(t, n, "client")
+		client := startSleeper(t, rt, runSandbox(t, rt, clientCfg), clientCfg, "client", nil)
+		stdout, stderr, code, err := rt.ExecSync(ctx, client, []string{"wget", "-q", "-O", "-", "http://" + net.JoinHostPort(sb.IP, "8080") + "/healthz"}, 10*time.Second)
+		if err != nil || string(stdout) != "ok" || code != 0 {
+			t.Errorf("pod to pod: %q (stderr %q), exit %d, %v", stdout, stderr, code, err)
+		}
+	})
+
 	t.Run("exit codes", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
 		sbCfg := sandboxConfig(t, n, "exits")
 		sbID := runSandbox(t, rt, sbCfg)
 		for _, tc := range []struct {
@@ -212,6 +274,8 @@ func TestCRI(t *testing.T) {
 	})
 
 	t.Run("bad container config", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
 		sbCfg := sandboxConfig(t, n, "bad")
 		sbID := runSandbox(t, rt, sbCfg)
 		_, err := rt.CreateContainer(ctx, sbID, &runtime.ContainerConfig{Name: "absent", Image: "skiff.test/absent:1", LogPath: "absent/0.log"}, sbCfg)
@@ -232,6 +296,8 @@ func TestCRI(t *testing.T) {
 	})
 
 	t.Run("security context", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
 		sbCfg := sandboxConfig(t, n, "secure")
 		sbID := runSandbox(t, rt, sbCfg)
 		uid, gid := int64(1000), int64(3000)
@@ -354,6 +420,52 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func freePort(t *testing.T) int32 {
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// nodeIP is an IPv4 address of the machine outside the loopback.
+func nodeIP(t *testing.T) netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			return p.Addr()
+		}
+	}
+	t.Skip("the machine has no IPv4 address outside the loopback")
+	return netip.Addr{}
+}
+
+func get(url string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+func getJSON(url string, v any) error {
+	body, err := get(url)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(body), v)
 }
 
 func findSandbox(sbs []*runtime.Sandbox, id string) *runtime.Sandbox {
