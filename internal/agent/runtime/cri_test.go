@@ -1,7 +1,11 @@
 package runtime_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +71,31 @@ func TestCRI(t *testing.T) {
 		}
 		if img, err := rt.ImageStatus(ctx, "skiff.test/absent:1"); img != nil || err != nil {
 			t.Errorf("ImageStatus(absent) = %+v, %v; want nil, nil", img, err)
+		}
+	})
+
+	t.Run("import a directory", func(t *testing.T) {
+		ctx := testContext(t)
+		dir := t.TempDir()
+		writeDockerArchive(t, filepath.Join(dir, "a-docker.tar"), "skiff.test/docker:1")
+		if err := os.WriteFile(filepath.Join(dir, "b-broken.tar"), []byte("not a tarball"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "c-ignored.txt"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names, err := runtime.ImportDir(ctx, rt, dir)
+		if !slices.Equal(names, []string{"skiff.test/docker:1"}) {
+			t.Errorf("ImportDir imported %q", names)
+		}
+		if err == nil || !strings.Contains(err.Error(), "b-broken.tar") {
+			t.Errorf("ImportDir error %v does not name the broken archive", err)
+		}
+		if img, err := rt.ImageStatus(ctx, "skiff.test/docker:1"); err != nil || img == nil {
+			t.Errorf("docker-archive image: %+v, %v", img, err)
+		}
+		if names, err := runtime.ImportDir(ctx, rt, filepath.Join(dir, "absent")); err != nil || len(names) != 0 {
+			t.Errorf("ImportDir of a missing directory: %q, %v", names, err)
 		}
 	})
 
@@ -419,6 +449,46 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 			t.Fatalf("timed out waiting for %s: %s", what, detail)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeDockerArchive writes a `docker save` archive of a one-file image.
+func writeDockerArchive(t *testing.T, path, name string) {
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	content := []byte("hello from a docker archive\n")
+	if err := lw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(content))}); err != nil {
+		t.Fatal(err)
+	}
+	lw.Write(content)
+	lw.Close()
+	diffID := sha256.Sum256(layer.Bytes())
+	config, _ := json.Marshal(map[string]any{
+		"architecture": goruntime.GOARCH, "os": "linux",
+		"config": map[string]any{"Cmd": []string{"/hello"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID[:])}},
+	})
+	configID := sha256.Sum256(config)
+	configName := hex.EncodeToString(configID[:]) + ".json"
+	layerName := hex.EncodeToString(diffID[:]) + "/layer.tar"
+	manifest, _ := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{name}, "Layers": []string{layerName}}})
+
+	var out bytes.Buffer
+	w := tar.NewWriter(&out)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{configName, config}, {layerName, layer.Bytes()}, {"manifest.json", manifest}} {
+		if err := w.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(f.data)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
