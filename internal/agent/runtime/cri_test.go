@@ -193,6 +193,21 @@ func TestCRI(t *testing.T) {
 			t.Error("ExecSync of a missing program: no error")
 		}
 
+		// Streaming sessions are served by the runtime's own server.
+		for what, get := range map[string]func() (string, error){
+			"exec": func() (string, error) {
+				return rt.Exec(ctx, &runtime.ExecRequest{ContainerID: ctID, Cmd: []string{"sh"}, Stdin: true, Stdout: true})
+			},
+			"attach": func() (string, error) {
+				return rt.Attach(ctx, &runtime.AttachRequest{ContainerID: ctID, Stdout: true, Stderr: true})
+			},
+			"port-forward": func() (string, error) { return rt.PortForward(ctx, sbID, []int32{8080}) },
+		} {
+			if url, err := get(); err != nil || !strings.HasPrefix(url, "http://127.0.0.1:") {
+				t.Errorf("%s URL = %q, %v", what, url, err)
+			}
+		}
+
 		// sh as PID 1 ignores SIGTERM: the stop ends with SIGKILL.
 		if err := rt.StopContainer(ctx, ctID, time.Second); err != nil {
 			t.Fatal(err)
@@ -274,6 +289,37 @@ func TestCRI(t *testing.T) {
 		if err != nil || string(stdout) != "ok" || code != 0 {
 			t.Errorf("pod to pod: %q (stderr %q), exit %d, %v", stdout, stderr, code, err)
 		}
+	})
+
+	t.Run("resources", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t)
+		sbCfg := sandboxConfig(t, n, "limited")
+		sbID := runSandbox(t, rt, sbCfg)
+		id := createContainer(t, rt, sbID, sbCfg, &runtime.ContainerConfig{
+			Name: "limited", Image: testimages.BusyboxImage, Command: []string{"sleep", "3600"}, LogPath: "limited/0.log",
+			Resources: &runtime.Resources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryLimit: 64 << 20},
+		})
+		if err := rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		// cgroup v2, else v1.
+		const memLimit = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+		const cpuQuota = "cut -d' ' -f1 /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+		check := func(script, want string) {
+			t.Helper()
+			stdout, stderr, code, err := rt.ExecSync(ctx, id, []string{"sh", "-c", script}, 10*time.Second)
+			if err != nil || code != 0 || strings.TrimSpace(string(stdout)) != want {
+				t.Errorf("%s: %q (stderr %q), exit %d, %v; want %s", script, stdout, stderr, code, err, want)
+			}
+		}
+		check(memLimit, "67108864")
+		check(cpuQuota, "50000")
+		if err := rt.UpdateResources(ctx, id, &runtime.Resources{CPUShares: 512, CPUQuota: 20000, CPUPeriod: 100000, MemoryLimit: 128 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		check(memLimit, "134217728")
+		check(cpuQuota, "20000")
 	})
 
 	t.Run("exit codes", func(t *testing.T) {
