@@ -52,6 +52,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 		}
 		s.serveFinalize(w, r, res, info)
 		return
+	case "log", "exec", "attach", "portforward":
+		if res.gr.Group != "" || res.gr.Resource != "pods" {
+			s.writeError(w, r, errNotFoundPath())
+			return
+		}
+		s.servePodStream(w, r, res, info)
+		return
 	case "binding", "eviction":
 		if res.gr.Group != "" || res.gr.Resource != "pods" || info.Verb != "create" {
 			s.writeError(w, r, errNotFoundPath())

@@ -7,6 +7,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -54,6 +55,10 @@ type Config struct {
 	// EventTTL is how long an event lives after it was last recorded
 	// (upstream's --event-ttl); 0 means an hour.
 	EventTTL time.Duration
+	// KubeletClientTLS is the client TLS for node agents (pods/log, exec,
+	// attach, portforward): the cluster CA as roots and the API server's
+	// client certificate. Nil: those subresources answer 503.
+	KubeletClientTLS *tls.Config
 }
 
 // Server is the API server's HTTP handler.
@@ -75,6 +80,7 @@ type Server struct {
 	paramCodec    runtime.ParameterCodec
 	tcOnce        sync.Once
 	services      serviceAllocator
+	kubelet       kubeletTransport
 	openapi       *openapi.Service
 	ready         chan struct{}
 }

@@ -26,15 +26,15 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	opts, err := logs.ParseQuery(query)
 	if err != nil {
-		http.Error(w, `{"message": "Unable to decode query."}`, http.StatusBadRequest)
+		writeText(w, `{"message": "Unable to decode query."}`, http.StatusBadRequest)
 		return
 	}
 	if !validLogOptions(opts) {
-		http.Error(w, `{"message": "Invalid request."}`, http.StatusUnprocessableEntity)
+		writeText(w, `{"message": "Invalid request."}`, http.StatusUnprocessableEntity)
 		return
 	}
 	if opts.Stream != nil && *opts.Stream != corev1.LogStreamAll {
-		http.Error(w, fmt.Sprintf("unable to return the given log stream: %q. Please enable PodLogsQuerySplitStreams feature gate in kubelet", *opts.Stream), http.StatusBadRequest)
+		writeText(w, fmt.Sprintf("unable to return the given log stream: %q. Please enable PodLogsQuerySplitStreams feature gate in kubelet", *opts.Stream), http.StatusBadRequest)
 		return
 	}
 	c, err := s.cfg.Lookup.Container(r.Context(), ns, pod, container, opts.Previous)
@@ -43,7 +43,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := os.Stat(c.LogPath); err != nil {
-		http.Error(w, fmt.Sprintf("failed to open log file %q: %v", c.LogPath, err), http.StatusBadRequest)
+		writeText(w, fmt.Sprintf("failed to open log file %q: %v", c.LogPath, err), http.StatusBadRequest)
 		return
 	}
 	// Headers go out now, before the first line: a follower of a quiet

@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler: it authorizes, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		writeText(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
@@ -133,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/healthz" && !s.cfg.Authorized(user, groups) {
 		// Upstream's kubelet message, for the subresource it checks.
 		sub := "proxy"
-		http.Error(w, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)", user, verbOf(r), sub), http.StatusForbidden)
+		writeText(w, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)", user, verbOf(r), sub), http.StatusForbidden)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -191,7 +191,7 @@ func writeLookupError(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrPodNotFound) || errors.Is(err, ErrContainerNotFound) {
 		code = http.StatusNotFound
 	}
-	http.Error(w, lookupMessage(err), code)
+	writeText(w, lookupMessage(err), code)
 }
 
 // lookupMessage drops the sentinel's text from a wrapped lookup error:
@@ -207,4 +207,14 @@ func lookupMessage(err error) string {
 		}
 	}
 	return msg
+}
+
+// writeText answers an error as upstream's kubelet does: the message as
+// plain text, no newline added (the API server makes it the Status
+// message kubectl prints).
+func writeText(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
 }

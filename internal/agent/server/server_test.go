@@ -255,12 +255,12 @@ func TestContainerLogs(t *testing.T) {
 		{"/containerLogs/default/web/app?limitBytes=5", 200, "one\nt"},
 		{"/containerLogs/default/web/app?timestamps=true&sinceTime=2024-01-01T00:01:01Z", 200, "2024-01-01T00:01:01.000000000Z two\n"},
 		{"/containerLogs/default/web/app?previous=true", 200, "first life\n"},
-		{"/containerLogs/default/web/app?tailLines=-1", 422, `{"message": "Invalid request."}` + "\n"},
-		{"/containerLogs/default/web/app?sinceSeconds=1&sinceTime=2024-01-01T00:01:01Z", 422, `{"message": "Invalid request."}` + "\n"},
-		{"/containerLogs/default/web/sidecar", 400, `container "sidecar" in pod "web" is waiting to start: ContainerCreating` + "\n"},
-		{"/containerLogs/default/web/sidecar?previous=1", 400, `previous terminated container "sidecar" in pod "web" not found` + "\n"},
-		{"/containerLogs/default/web/nope", 404, `container "nope" not found in pod "web"` + "\n"},
-		{"/containerLogs/default/gone/app", 404, `pod "gone" does not exist` + "\n"},
+		{"/containerLogs/default/web/app?tailLines=-1", 422, `{"message": "Invalid request."}`},
+		{"/containerLogs/default/web/app?sinceSeconds=1&sinceTime=2024-01-01T00:01:01Z", 422, `{"message": "Invalid request."}`},
+		{"/containerLogs/default/web/sidecar", 400, `container "sidecar" in pod "web" is waiting to start: ContainerCreating`},
+		{"/containerLogs/default/web/sidecar?previous=1", 400, `previous terminated container "sidecar" in pod "web" not found`},
+		{"/containerLogs/default/web/nope", 404, `container "nope" not found in pod "web"`},
+		{"/containerLogs/default/gone/app", 404, `pod "gone" does not exist`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -308,7 +308,7 @@ func TestContainerLogsFollow(t *testing.T) {
 func TestAuthorization(t *testing.T) {
 	ts := startServer(t)
 	if code, body := ts.get(t, ts.certs.other, "/containerLogs/default/web/app"); code != 403 ||
-		body != "Forbidden (user=alice, verb=get, resource=nodes, subresource=proxy)\n" {
+		body != "Forbidden (user=alice, verb=get, resource=nodes, subresource=proxy)" {
 		t.Errorf("other user: %d %q", code, body)
 	}
 	if code, body := ts.get(t, ts.certs.other, "/healthz"); code != 200 || body != "ok" {
@@ -399,12 +399,12 @@ func TestStreamingErrors(t *testing.T) {
 		code               int
 		body               string
 	}{
-		{"not an upgrade", "POST", "/exec/default/web/app?command=ls&output=1", false, 400, "Upgrade request required\n"},
-		{"no streams", "POST", "/exec/default/web/app?command=ls", true, 400, "you must specify at least 1 of stdin, stdout, stderr\n"},
-		{"no command", "POST", "/exec/default/web/app?output=1", true, 400, "you must specify at least one command for the container\n"},
-		{"waiting container", "POST", "/exec/default/web/sidecar?command=ls&output=1", true, 400, `container "sidecar" in pod "web" is waiting to start: ContainerCreating` + "\n"},
-		{"no pod", "POST", "/attach/default/gone/app?output=1", true, 404, `pod "gone" does not exist` + "\n"},
-		{"bad port", "POST", "/portForward/default/web?port=0", true, 400, `unable to parse "0" as a port: must be 1-65535` + "\n"},
+		{"not an upgrade", "POST", "/exec/default/web/app?command=ls&output=1", false, 400, "Upgrade request required"},
+		{"no streams", "POST", "/exec/default/web/app?command=ls", true, 400, "you must specify at least 1 of stdin, stdout, stderr"},
+		{"no command", "POST", "/exec/default/web/app?output=1", true, 400, "you must specify at least one command for the container"},
+		{"waiting container", "POST", "/exec/default/web/sidecar?command=ls&output=1", true, 400, `container "sidecar" in pod "web" is waiting to start: ContainerCreating`},
+		{"no pod", "POST", "/attach/default/gone/app?output=1", true, 404, `pod "gone" does not exist`},
+		{"bad port", "POST", "/portForward/default/web?port=0", true, 400, `unable to parse "0" as a port: must be 1-65535`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

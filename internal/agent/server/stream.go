@@ -51,7 +51,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := r.URL.Query()["command"]
 	if len(cmd) == 0 {
-		http.Error(w, "you must specify at least one command for the container", http.StatusBadRequest)
+		writeText(w, "you must specify at least one command for the container", http.StatusBadRequest)
 		return
 	}
 	c, err := s.cfg.Lookup.Container(r.Context(), r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container"), false)
@@ -84,12 +84,12 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 // streamPreamble checks what exec and attach share.
 func (s *Server) streamPreamble(w http.ResponseWriter, r *http.Request) (streamOptions, bool) {
 	if !isUpgrade(r) {
-		http.Error(w, "Upgrade request required", http.StatusBadRequest)
+		writeText(w, "Upgrade request required", http.StatusBadRequest)
 		return streamOptions{}, false
 	}
 	opts, err := parseStreamOptions(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		writeText(w, err.Error(), http.StatusBadRequest)
 		return opts, false
 	}
 	return opts, true
@@ -97,7 +97,7 @@ func (s *Server) streamPreamble(w http.ResponseWriter, r *http.Request) (streamO
 
 func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
-		http.Error(w, "Upgrade request required", http.StatusBadRequest)
+		writeText(w, "Upgrade request required", http.StatusBadRequest)
 		return
 	}
 	// With SPDY the client names ports per stream; the older WebSocket
@@ -107,7 +107,7 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 		for _, p := range strings.Split(v, ",") {
 			n, err := strconv.ParseUint(p, 10, 16)
 			if err != nil || n < 1 {
-				http.Error(w, fmt.Sprintf("unable to parse %q as a port: must be 1-65535", p), http.StatusBadRequest)
+				writeText(w, fmt.Sprintf("unable to parse %q as a port: must be 1-65535", p), http.StatusBadRequest)
 				return
 			}
 			ports = append(ports, int32(n))
@@ -129,12 +129,12 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 // side closes. A runtime that refuses is answered with its own response.
 func (s *Server) proxyStream(w http.ResponseWriter, r *http.Request, rawURL string, err error) {
 	if err != nil {
-		http.Error(w, fmt.Sprintf("runtime: %v", err), http.StatusInternalServerError)
+		writeText(w, fmt.Sprintf("runtime: %v", err), http.StatusInternalServerError)
 		return
 	}
 	target, err := url.Parse(rawURL)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") {
-		http.Error(w, fmt.Sprintf("runtime returned a bad streaming URL %q", rawURL), http.StatusInternalServerError)
+		writeText(w, fmt.Sprintf("runtime returned a bad streaming URL %q", rawURL), http.StatusInternalServerError)
 		return
 	}
 	rp := &httputil.ReverseProxy{
@@ -146,7 +146,7 @@ func (s *Server) proxyStream(w http.ResponseWriter, r *http.Request, rawURL stri
 		Transport: s.streaming,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.cfg.Log.Warn("proxy to the runtime's streaming server failed", "path", r.URL.Path, "err", err)
-			http.Error(w, fmt.Sprintf("error proxying to the container runtime: %v", err), http.StatusBadGateway)
+			writeText(w, fmt.Sprintf("error proxying to the container runtime: %v", err), http.StatusBadGateway)
 		},
 		ErrorLog: nil,
 	}
