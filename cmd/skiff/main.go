@@ -35,6 +35,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newVersionCommand())
 	root.AddCommand(newImageCommand())
+	root.AddCommand(newAgentCommand())
 	return root
 }
 
@@ -59,6 +60,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.DatastoreCertFile, "datastore-certfile", "", "client certificate for etcd")
 	f.StringVar(&opts.DatastoreKeyFile, "datastore-keyfile", "", "client key for etcd")
 	f.BoolVar(&opts.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
+	f.StringVar(&opts.NodeName, "node-name", "", "name of this machine's node (default: the hostname)")
+	f.StringVar(&opts.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI endpoint of an existing runtime (unix:///path); default: start containerd")
+	f.IntVar(&opts.SimulateNodes, "simulate-nodes", 0, "also run this many simulated nodes (<node-name>-sim-<i>) in this process")
 	return cmd
 }
 

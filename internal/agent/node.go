@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/agent/runtime"
 )
@@ -151,6 +152,23 @@ func (a *Agent) initialNode() *corev1.Node {
 		},
 		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
 	}
+}
+
+// SettlePodCIDR decides a node's pod CIDR before its agent runs (a real
+// runtime's network needs it first): configured if set, else the
+// existing Node's spec.podCIDR, else a /24 of 10.42.0.0/16 derived from
+// the name and not held by another node. Pass the result as
+// Config.PodCIDR.
+func SettlePodCIDR(ctx context.Context, client kubernetes.Interface, nodeName, configured string) (netip.Prefix, error) {
+	a := &Agent{cfg: Config{NodeName: nodeName, PodCIDR: configured}, client: client}
+	node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		node, err = nil, nil
+	}
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("get node %s: %w", nodeName, err)
+	}
+	return a.choosePodCIDR(ctx, node)
 }
 
 // choosePodCIDR: the configured CIDR, else the Node's, else a /24 of

@@ -104,6 +104,17 @@ func (a *Agent) runtimeState(ctx context.Context, uid types.UID) ([]*runtime.San
 		return s.UID != string(uid) && s.Labels[runtime.LabelPodUID] != string(uid)
 	})
 	cs = slices.DeleteFunc(cs, func(c *runtime.Container) bool { return c.Labels[runtime.LabelPodUID] != string(uid) })
+	// CRI lists sandboxes without their IPs (as upstream's kubelet, ask
+	// each ready one for its status).
+	for i, s := range sbs {
+		if s.State == runtime.SandboxReady && s.IP == "" {
+			full, err := a.rt.SandboxStatus(ctx, s.ID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("sandbox status: %w", err)
+			}
+			sbs[i] = full
+		}
+	}
 	return sbs, cs, nil
 }
 

@@ -35,6 +35,10 @@ type ServerOptions struct {
 	// Datastore TLS files for etcd's client port (mutual TLS).
 	DatastoreCAFile, DatastoreCertFile, DatastoreKeyFile string
 	DisableAgent                                         bool
+	// The in-process node agent: see AgentOptions (internal/app/agent.go).
+	NodeName                 string
+	ContainerRuntimeEndpoint string
+	SimulateNodes            int
 	// Ready, if set, is closed once the server serves requests.
 	Ready chan<- struct{}
 }
@@ -98,6 +102,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err := runControllers(sctx, p); err != nil {
 		return fmt.Errorf("start controllers: %w", err)
 	}
+	startServerAgents(sctx, p, opts)
 	if err := runScheduler(sctx, p); err != nil {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
