@@ -9,9 +9,10 @@ BIN := $(CURDIR)/bin
 build:
 	$(GO) build -o $(BIN)/skiff ./cmd/skiff
 
-# The real kubectl, built from its Go module in tools/ (kept out of the
-# product's go.mod), stamped with the version it is.
+# The real kubectl and helm, built from their Go modules in tools/ (kept
+# out of the product's go.mod); kubectl stamped with the version it is.
 tools:
+	cd tools && $(GO) build -o $(BIN)/helm helm.sh/helm/v4/cmd/helm
 	cd tools && $(GO) build -o $(BIN)/kubectl \
 		-ldflags "-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
 		./kubectl
@@ -20,7 +21,7 @@ tools:
 # real etcd, and the end-to-end tests that drive the built binary with the
 # real kubectl.
 test: build tools
-	SKIFF_BIN=$(BIN)/skiff KUBECTL_BIN=$(BIN)/kubectl $(GO) test -count=1 -timeout 40m ./...
+	SKIFF_BIN=$(BIN)/skiff KUBECTL_BIN=$(BIN)/kubectl HELM_BIN=$(BIN)/helm $(GO) test -count=1 -timeout 40m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
