@@ -267,13 +267,12 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	res := u.res
 	m, cm := objectMeta(obj), objectMeta(cur)
 	if u.subresource == "status" {
-		// A status write changes status only (and, as upstream, may not
-		// change spec or most of metadata).
-		next := copyObj(cur)
-		copyStatus(next, obj)
-		nm := objectMeta(next)
-		nm.SetManagedFields(m.GetManagedFields())
-		obj, m = next, nm
+		// A status write changes status and metadata, never the spec, as
+		// upstream's status strategies (system metadata is reset below).
+		copySpec(obj, cur)
+		if sp, ok := res.def.Strategy.(registry.StatusPreparer); ok {
+			sp.PrepareForStatusUpdate(obj, cur)
+		}
 	} else if res.def.HasStatus && u.subresource == "" {
 		copyStatus(obj, cur)
 	}
@@ -291,8 +290,9 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	var errs field.ErrorList
 	switch u.subresource {
 	case "status":
+		errs = s.validateMeta(ctx, res, obj, cur)
 		if ss, ok := res.def.Strategy.(registry.StatusStrategy); ok {
-			errs = ss.ValidateStatusUpdate(ctx, obj, cur)
+			errs = append(errs, ss.ValidateStatusUpdate(ctx, obj, cur)...)
 		}
 	case "binding", "finalize":
 		// The subresource handler made the only change (a pod's
@@ -422,6 +422,20 @@ func copyStatus(dst, src runtime.Object) {
 	sf, ok2 := statusField(copyObj(src))
 	if ok1 && ok2 {
 		df.Set(sf)
+	}
+}
+
+// copySpec sets every field of dst but TypeMeta, ObjectMeta and Status
+// to a deep copy of src's.
+func copySpec(dst, src runtime.Object) {
+	vd, vs := reflect.ValueOf(dst).Elem(), reflect.ValueOf(copyObj(src)).Elem()
+	t := vd.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		vd.Field(i).Set(vs.Field(i))
 	}
 }
 

@@ -122,10 +122,17 @@ func TestStatusSplitAndGeneration(t *testing.T) {
 	if got.Status.Replicas != 0 || got.Generation != 1 {
 		t.Errorf("create: status %+v generation %d", got.Status, got.Generation)
 	}
+	// A status write keeps the new status and metadata, never the spec,
+	// as upstream's status strategies.
 	got.Status.Replicas = 3
+	got.Spec.Replicas = ptr.To[int32](9)
+	got.Annotations = map[string]string{"revision": "1"}
 	st, err := deps.UpdateStatus(bg, got, metav1.UpdateOptions{})
 	if err != nil || st.Status.Replicas != 3 || st.Generation != 1 {
 		t.Fatalf("status update: %v %+v gen %d", err, st.Status, st.Generation)
+	}
+	if *st.Spec.Replicas != 1 || st.Annotations["revision"] != "1" {
+		t.Errorf("status update: spec.replicas %d (want the stored 1), annotations %v", *st.Spec.Replicas, st.Annotations)
 	}
 	// Writes to the main resource keep the stored status; spec changes
 	// bump the generation, metadata changes do not.

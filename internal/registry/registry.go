@@ -132,6 +132,15 @@ type StatusStrategy interface {
 	ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
+// StatusPreparer is optional: a write to /status keeps the new status and
+// metadata and the stored spec; a resource whose status writes must also
+// keep some stored metadata (a Deployment's labels, a pod's owner
+// references) restores it here, as upstream's status strategies'
+// PrepareForUpdate.
+type StatusPreparer interface {
+	PrepareForStatusUpdate(obj, old runtime.Object)
+}
+
 // MetaValidator is optional: a resource whose names follow another rule
 // than DNS-1123 subdomain (e.g. namespaces and services are DNS-1123
 // labels, RBAC names are path segments) validates its own ObjectMeta.

@@ -97,6 +97,12 @@ func (deploymentStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.O
 	return errs
 }
 
+// PrepareForStatusUpdate keeps the stored labels: as upstream, a status
+// write may change a Deployment's annotations but not its labels.
+func (deploymentStrategy) PrepareForStatusUpdate(obj, old runtime.Object) {
+	obj.(*appsv1.Deployment).Labels = old.(*appsv1.Deployment).Labels
+}
+
 func (deploymentStrategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	d, ok1 := obj.(*appsv1.Deployment)
 	o, ok2 := old.(*appsv1.Deployment)

@@ -285,6 +285,12 @@ func validateOnlyDeletedSchedulingGates(gates, old []corev1.PodSchedulingGate, p
 }
 
 // ValidateStatusUpdate checks writes to pods/status (the kubelet's).
+// PrepareForStatusUpdate keeps the stored owner references, which
+// upstream never lets pods/status change (old kubelets corrupted them).
+func (podStrategy) PrepareForStatusUpdate(obj, old runtime.Object) {
+	obj.(*corev1.Pod).OwnerReferences = old.(*corev1.Pod).OwnerReferences
+}
+
 func (podStrategy) ValidateStatusUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	pod, ok1 := obj.(*corev1.Pod)
 	oldPod, ok2 := old.(*corev1.Pod)
