@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	agentserver "skiff.dev/skiff/internal/agent/server"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
@@ -67,12 +68,17 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	}
 	defer store.Close()
 
+	kubeletTLS, err := kubeletClientTLS(p)
+	if err != nil {
+		return err
+	}
 	srv, err := apiserver.New(apiserver.Config{
-		Store:         store,
-		Resources:     builtin.Resources(),
-		Authenticator: authn.NewX509Authenticator(p.CA.Pool()),
-		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
-		SecurePort:    opts.SecurePort,
+		Store:            store,
+		Resources:        builtin.Resources(),
+		Authenticator:    authn.NewX509Authenticator(p.CA.Pool()),
+		Authorizer:       authz.Union{authz.Superusers{Group: "system:masters"}},
+		SecurePort:       opts.SecurePort,
+		KubeletClientTLS: kubeletTLS,
 	})
 	if err != nil {
 		return err
@@ -124,6 +130,21 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	defer done()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	return nil
+}
+
+// kubeletClientTLS is how the API server reaches node agents for logs,
+// exec, attach and port-forward: a client certificate of its own, and
+// agents' serving certificates verified against the cluster CA.
+func kubeletClientTLS(p *pki.ServerPKI) (*tls.Config, error) {
+	certPEM, keyPEM, err := p.CA.SignClient(agentserver.APIServerUser, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign the kubelet client certificate: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	return &tls.Config{RootCAs: p.CA.Pool(), Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func storeName(opts ServerOptions) string {
