@@ -127,7 +127,23 @@ func New(cfg Config) (*Agent, error) {
 		log:     cfg.Log.With("component", "agent", "node", cfg.NodeName),
 		workers: map[types.UID]*podWorker{},
 	}
+	// The informer exists from New so Pod may be called before Run (it
+	// answers from an empty cache until Run has synced it).
+	a.pods = newPodInformer(cfg.Client, cfg.NodeName)
 	return a, nil
+}
+
+// Pod is the pod namespace/name bound to this node, from the agent's
+// informer cache; false if the node has no such pod (or the cache has
+// not synced yet). The streaming server uses it to resolve exec, attach,
+// logs and port-forward targets. The pod is shared: do not modify it.
+func (a *Agent) Pod(namespace, name string) (*corev1.Pod, bool) {
+	obj, ok, err := a.pods.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	pod, ok := obj.(*corev1.Pod)
+	return pod, ok
 }
 
 // Run registers the node and runs it until ctx ends. It returns an error
@@ -150,7 +166,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.renewLease(ctx) })
 	wg.Go(func() { a.syncNodeStatus(ctx) })
 
-	a.pods = newPodInformer(a.client, a.cfg.NodeName)
 	if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { a.podChanged(ctx, obj) },
 		UpdateFunc: func(_, obj any) { a.podChanged(ctx, obj) },

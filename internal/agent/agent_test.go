@@ -30,11 +30,30 @@ var machine = &agent.Machine{
 // called or the test ends.
 func startAgent(t *testing.T, s *testserver.Server, name string, rt runtime.Runtime, clk clock.WithTicker) (stop func()) {
 	t.Helper()
-	client := kubernetes.NewForConfigOrDie(s.Config(t, "system:node:"+name, "system:nodes", "system:masters"))
-	a, err := agent.New(agent.Config{
-		NodeName: name, Client: client, Runtime: rt, NodeIP: "192.168.0.10", Machine: machine, Clock: clk,
-		RelistPeriod: 20 * time.Millisecond, NodeStatusCheck: 100 * time.Millisecond,
-	})
+	_, stop = runAgent(t, s, agent.Config{NodeName: name, Runtime: rt, Clock: clk})
+	return stop
+}
+
+// runAgent runs an agent configured by cfg (with the test's defaults
+// for the fields left zero) until stop is called or the test ends.
+func runAgent(t *testing.T, s *testserver.Server, cfg agent.Config) (a *agent.Agent, stop func()) {
+	t.Helper()
+	if cfg.Client == nil {
+		cfg.Client = kubernetes.NewForConfigOrDie(s.Config(t, "system:node:"+cfg.NodeName, "system:nodes", "system:masters"))
+	}
+	if cfg.NodeIP == "" {
+		cfg.NodeIP = "192.168.0.10"
+	}
+	if cfg.Machine == nil {
+		cfg.Machine = machine
+	}
+	if cfg.RelistPeriod == 0 {
+		cfg.RelistPeriod = 20 * time.Millisecond
+	}
+	if cfg.NodeStatusCheck == 0 {
+		cfg.NodeStatusCheck = 100 * time.Millisecond
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +72,7 @@ func startAgent(t *testing.T, s *testserver.Server, name string, rt runtime.Runt
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 // eventually polls cond until it holds or 20 s pass.
@@ -279,12 +298,18 @@ func TestCrashLoopBackOff(t *testing.T) {
 func TestDeletedPodIsStoppedAndRemoved(t *testing.T) {
 	s := testserver.Start(t)
 	rt := fake.New(fake.Options{})
-	startAgent(t, s, "n1", rt, nil)
+	a, _ := runAgent(t, s, agent.Config{NodeName: "n1", Runtime: rt})
 	createPod(t, s.Client, "n1", "web", corev1.RestartPolicyAlways, "app")
 	eventually(t, "running", func() (bool, string) {
 		p := getPod(t, s.Client, "web")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
+	if p, ok := a.Pod("default", "web"); !ok || p.Name != "web" {
+		t.Errorf("Pod(default, web) = %v, %v", p, ok)
+	}
+	if _, ok := a.Pod("default", "nope"); ok {
+		t.Error("Pod(default, nope) found")
+	}
 	ctx := context.Background()
 	if err := s.Client.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -292,6 +317,10 @@ func TestDeletedPodIsStoppedAndRemoved(t *testing.T) {
 	eventually(t, "pod object gone", func() (bool, string) {
 		_, err := s.Client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	eventually(t, "pod gone from the agent's cache", func() (bool, string) {
+		_, ok := a.Pod("default", "web")
+		return !ok, ""
 	})
 	eventually(t, "containers and sandboxes removed", func() (bool, string) {
 		cs, _ := rt.ListContainers(ctx)
