@@ -17,6 +17,13 @@ tools:
 		-ldflags "-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
 		./kubectl
 
+# Small images for machines without a registry (busybox with every applet,
+# a static Go HTTP server), as OCI archives: copy them to
+# <data-dir>/agent/images/ or load them with `skiff image import`.
+.PHONY: images
+images:
+	$(GO) run ./test/images -o $(BIN)/images
+
 # Everything: unit tests, the storage conformance suite on bolt and on a
 # real etcd, and the end-to-end tests that drive the built binary with the
 # real kubectl.

@@ -11,6 +11,9 @@
 // Both images have /etc/passwd and /etc/group with root (0), skiff (1000)
 // and nobody (65534), and a /tmp. Archives are built once per machine and
 // content (under $TMPDIR/skiff-testimages) and once per test process.
+//
+// NewBusybox and NewGoHTTP return the same images without a testing.T,
+// for programs (test/images writes them for users without a registry).
 package testimages
 
 import (
@@ -23,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,65 +77,95 @@ type cached struct {
 
 var busybox, httpImage cached
 
-func buildBusybox() (string, error) {
+// NewBusybox returns BusyboxImage: /bin/busybox of this machine, which
+// must be a static busybox (Debian's busybox-static), with a symlink in
+// /bin for each of its applets (sh, tar for kubectl cp, wget, nc, ...).
+func NewBusybox() (ociarchive.Image, error) {
 	bin, err := os.ReadFile(busyboxPath)
 	if err != nil {
-		return "", fmt.Errorf("%w (install busybox-static: apt-get install busybox-static)", err)
+		return ociarchive.Image{}, fmt.Errorf("%w (install busybox-static: apt-get install busybox-static)", err)
 	}
 	out, err := exec.Command(busyboxPath, "--list").Output()
 	if err != nil {
-		return "", fmt.Errorf("%s --list: %w", busyboxPath, err)
+		return ociarchive.Image{}, fmt.Errorf("%s --list: %w", busyboxPath, err)
 	}
 	files := baseFiles()
 	files = append(files, ociarchive.File{Path: "bin/busybox", Mode: 0o755, Data: bin})
-	for _, applet := range strings.Fields(string(out)) {
+	applets := strings.Fields(string(out))
+	if !slices.Contains(applets, "sh") || !slices.Contains(applets, "tar") {
+		return ociarchive.Image{}, fmt.Errorf("%s lacks the sh or tar applet", busyboxPath)
+	}
+	for _, applet := range applets {
 		if applet != "busybox" && !strings.Contains(applet, "/") {
 			files = append(files, ociarchive.File{Path: "bin/" + applet, Mode: fs.ModeSymlink, Link: "busybox"})
 		}
 	}
-	return writeCached("busybox", bin, ociarchive.Image{
+	return ociarchive.Image{
 		Name: BusyboxImage,
 		Config: ociarchive.Config{
 			Cmd: []string{"sh"},
 			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		},
 		Files: files,
-	})
+	}, nil
 }
 
-func buildHTTP() (string, error) {
+// NewGoHTTP returns HTTPImage. It builds ./httpserver with the go
+// command in PATH (CGO_ENABLED=0), from this package's source directory
+// or, when that is not on this machine, by import path from the current
+// directory (which must be inside Skiff's module).
+func NewGoHTTP() (ociarchive.Image, error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("the go command is needed to build the http test image: %w", err)
-	}
-	_, self, _, ok := goruntime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("cannot find the httpserver source")
+		return ociarchive.Image{}, fmt.Errorf("the go command is needed to build the http test image: %w", err)
 	}
 	tmp, err := os.MkdirTemp("", "skiff-httpserver-")
 	if err != nil {
-		return "", err
+		return ociarchive.Image{}, err
 	}
 	defer os.RemoveAll(tmp)
 	binPath := filepath.Join(tmp, "httpserver")
-	cmd := exec.Command(goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, "./httpserver")
-	cmd.Dir = filepath.Dir(self)
+	cmd := exec.Command(goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, httpServerPackage)
+	if _, self, _, ok := goruntime.Caller(0); ok {
+		if fi, err := os.Stat(filepath.Dir(self)); err == nil && fi.IsDir() {
+			cmd.Dir = filepath.Dir(self)
+		}
+	}
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./httpserver: %w\n%s", err, out)
+		return ociarchive.Image{}, fmt.Errorf("go build %s: %w\n%s", httpServerPackage, err, out)
 	}
 	bin, err := os.ReadFile(binPath)
 	if err != nil {
-		return "", err
+		return ociarchive.Image{}, err
 	}
-	return writeCached("http", bin, ociarchive.Image{
+	return ociarchive.Image{
 		Name: HTTPImage,
 		Config: ociarchive.Config{
 			Entrypoint: []string{"/httpserver"},
 			Env:        []string{"PATH=/", "PORT=8080"},
 		},
 		Files: append(baseFiles(), ociarchive.File{Path: "httpserver", Mode: 0o755, Data: bin}),
-	})
+	}, nil
+}
+
+// httpServerPackage is the Go HTTP server of HTTPImage.
+const httpServerPackage = "skiff.dev/skiff/internal/testimages/httpserver"
+
+func buildBusybox() (string, error) {
+	img, err := NewBusybox()
+	if err != nil {
+		return "", err
+	}
+	return writeCached("busybox", img)
+}
+
+func buildHTTP() (string, error) {
+	img, err := NewGoHTTP()
+	if err != nil {
+		return "", err
+	}
+	return writeCached("http", img)
 }
 
 // baseFiles are the files every test image has.
@@ -146,13 +180,16 @@ func baseFiles() []ociarchive.File {
 }
 
 // writeCached writes img to $TMPDIR/skiff-testimages/<kind>-<key>.tar
-// unless that file exists; key hashes the program and the format, so the
-// file's name says what is in it. Writes go through a temporary file and
+// unless that file exists; key hashes the format, the name and the files,
+// so the file's name says what is in it. Writes go through a temporary file and
 // a rename, so concurrent test processes never see half an archive.
-func writeCached(kind string, program []byte, img ociarchive.Image) (string, error) {
+func writeCached(kind string, img ociarchive.Image) (string, error) {
 	h := sha256.New()
 	h.Write([]byte(format + "\x00" + img.Name + "\x00"))
-	h.Write(program)
+	for _, f := range img.Files {
+		fmt.Fprintf(h, "%s\x00%o\x00%s\x00%d\x00", f.Path, f.Mode, f.Link, len(f.Data))
+		h.Write(f.Data)
+	}
 	dir := filepath.Join(os.TempDir(), "skiff-testimages")
 	path := filepath.Join(dir, kind+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".tar")
 	if _, err := os.Stat(path); err == nil {
