@@ -8,6 +8,7 @@
 //	go run ./test/load creates -kubeconfig /tmp/skiff/kubeconfig -n 10000 -clients 16
 //	go run ./test/load list -kubeconfig ... -runs 10
 //	go run ./test/load watch -kubeconfig ... -watchers 1000 -events 200
+//	go run ./test/load deploy -kubeconfig ... -replicas 1000 -pid PID
 package main
 
 import (
@@ -33,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load startup|creates|list|watch|rss [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load startup|creates|list|watch|rss|deploy [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -48,6 +49,8 @@ func main() {
 		err = watchFanout(os.Args[2:])
 	case "rss":
 		err = rss(os.Args[2:])
+	case "deploy":
+		err = deploy(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -132,15 +135,19 @@ func readyz(kubeconfig string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func processRSS(pid int) int64 {
+func processRSS(pid int) int64 { return processStatusKB(pid, "VmRSS:") }
+
+// processStatusKB reads one kB figure (VmRSS:, VmHWM: ...) of
+// /proc/PID/status.
+func processStatusKB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field) {
 			var kb int64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field)), "%d", &kb)
 			return kb
 		}
 	}
@@ -151,7 +158,7 @@ func rss(args []string) error {
 	fs := flag.NewFlagSet("rss", flag.ExitOnError)
 	pid := fs.Int("pid", 0, "process id")
 	_ = fs.Parse(args)
-	fmt.Printf("RSS of %d: %.1f MB\n", *pid, float64(processRSS(*pid))/1024)
+	fmt.Printf("RSS of %d: %.1f MB (peak %.1f MB)\n", *pid, float64(processRSS(*pid))/1024, float64(processStatusKB(*pid, "VmHWM:"))/1024)
 	return nil
 }
 
