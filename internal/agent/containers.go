@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/reference"
 
+	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/podsync"
 	"skiff.dev/skiff/internal/agent/runtime"
 )
@@ -262,7 +263,7 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 		Stdin:   c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
 		Labels: labels,
 		Annotations: map[string]string{
-			runtime.AnnotationContainerHash:            podsync.HashContainer(c),
+			runtime.AnnotationContainerHash:            podconfig.ContainerHash(c),
 			runtime.AnnotationRestartCount:             strconv.Itoa(int(s.RestartCount)),
 			runtime.AnnotationTerminationMessagePath:   c.TerminationMessagePath,
 			runtime.AnnotationTerminationMessagePolicy: string(c.TerminationMessagePolicy),

@@ -13,15 +13,14 @@ package podsync
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/runtime"
 )
 
@@ -166,7 +165,7 @@ func Compute(in Input) Plan {
 		}
 		var msg string
 		restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever
-		if st.Annotations[runtime.AnnotationContainerHash] != HashContainer(c) {
+		if st.Annotations[runtime.AnnotationContainerHash] != podconfig.ContainerHash(c) {
 			msg, restart = fmt.Sprintf("Container %s definition changed", c.Name), true
 		} else if why, ok := in.Unhealthy[st.ID]; ok {
 			msg = why
@@ -252,7 +251,7 @@ func BackoffKey(pod *corev1.Pod, name string) string {
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
 			if cs[i].Name == name {
-				return name + "_" + HashContainer(&cs[i])
+				return name + "_" + podconfig.ContainerHash(&cs[i])
 			}
 		}
 	}
@@ -434,16 +433,4 @@ func garbage(sandboxes []*runtime.Sandbox, cs []*runtime.Container) (containers,
 	slices.Sort(containers)
 	slices.Sort(sbs)
 	return containers, sbs
-}
-
-// HashContainer hashes the parts of a container spec whose change means
-// a restart. Resources are left out: they change in place.
-func HashContainer(c *corev1.Container) string {
-	cc := c.DeepCopy()
-	cc.Resources = corev1.ResourceRequirements{}
-	cc.ResizePolicy = nil
-	b, _ := json.Marshal(cc) // a Container always marshals
-	h := fnv.New32a()
-	h.Write(b)
-	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/runtime"
 )
 
@@ -50,7 +51,7 @@ func ctr(pod *corev1.Pod, id, name string, restarts int, state runtime.Container
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
 			if cs[i].Name == name {
-				c.Annotations[runtime.AnnotationContainerHash] = HashContainer(&cs[i])
+				c.Annotations[runtime.AnnotationContainerHash] = podconfig.ContainerHash(&cs[i])
 			}
 		}
 	}
@@ -273,18 +274,5 @@ func TestBackoffExpires(t *testing.T) {
 	b.Next("k", later, later)
 	if b.Get("k") != InitialBackoff {
 		t.Errorf("backoff after expiry %v", b.Get("k"))
-	}
-}
-
-func TestHashIgnoresResources(t *testing.T) {
-	a := corev1.Container{Name: "a", Image: "x"}
-	b := a
-	b.Resources.Limits = corev1.ResourceList{}
-	if HashContainer(&a) != HashContainer(&b) {
-		t.Error("resources changed the hash")
-	}
-	b.Image = "y"
-	if HashContainer(&a) == HashContainer(&b) {
-		t.Error("an image change kept the hash")
 	}
 }
