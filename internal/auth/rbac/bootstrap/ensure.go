@@ -1,0 +1,146 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"skiff.dev/skiff/internal/auth/rbac"
+)
+
+// Ensure creates the bootstrap cluster roles and bindings that are
+// missing and reconciles existing ones as upstream's API server does at
+// start: unless annotated autoupdate "false", a role gains the rules,
+// aggregation selectors, labels and annotations it lacks and a binding the
+// subjects it lacks (nothing is removed); a binding to another role is
+// recreated. cs must act as a member of system:masters.
+func Ensure(ctx context.Context, cs kubernetes.Interface) error {
+	api := cs.RbacV1()
+	for _, want := range ClusterRoles() {
+		cur, err := api.ClusterRoles().Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := api.ClusterRoles().Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create clusterrole %s: %w", want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get clusterrole %s: %w", want.Name, err)
+		}
+		if cur.Annotations[AutoUpdateAnnotation] == "false" {
+			continue
+		}
+		if next, changed := reconcileRole(cur, &want); changed {
+			if _, err := api.ClusterRoles().Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("reconcile clusterrole %s: %w", want.Name, err)
+			}
+		}
+	}
+	for _, want := range ClusterRoleBindings() {
+		cur, err := api.ClusterRoleBindings().Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := api.ClusterRoleBindings().Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create clusterrolebinding %s: %w", want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get clusterrolebinding %s: %w", want.Name, err)
+		}
+		if cur.Annotations[AutoUpdateAnnotation] == "false" {
+			continue
+		}
+		if cur.RoleRef != want.RoleRef {
+			// roleRef is immutable: replace the binding.
+			next := want.DeepCopy()
+			next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+			if err := api.ClusterRoleBindings().Delete(ctx, cur.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("replace clusterrolebinding %s: %w", want.Name, err)
+			}
+			if _, err := api.ClusterRoleBindings().Create(ctx, next, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("replace clusterrolebinding %s: %w", want.Name, err)
+			}
+			continue
+		}
+		next := cur.DeepCopy()
+		next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+		if !reflect.DeepEqual(next, cur) {
+			if _, err := api.ClusterRoleBindings().Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("reconcile clusterrolebinding %s: %w", want.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// reconcileRole returns cur with what want adds.
+func reconcileRole(cur, want *rbacv1.ClusterRole) (*rbacv1.ClusterRole, bool) {
+	next := cur.DeepCopy()
+	mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+	if want.AggregationRule != nil {
+		if next.AggregationRule == nil {
+			next.AggregationRule = &rbacv1.AggregationRule{}
+		}
+		for _, sel := range want.AggregationRule.ClusterRoleSelectors {
+			found := false
+			for _, have := range next.AggregationRule.ClusterRoleSelectors {
+				if reflect.DeepEqual(have, sel) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				next.AggregationRule.ClusterRoleSelectors = append(next.AggregationRule.ClusterRoleSelectors, sel)
+			}
+		}
+	} else {
+		for _, rule := range want.Rules {
+			if ok, _ := rbac.Covers(next.Rules, []rbacv1.PolicyRule{rule}); !ok {
+				next.Rules = append(next.Rules, rule)
+			}
+		}
+	}
+	return next, !reflect.DeepEqual(next, cur)
+}
+
+func mergeMeta(dst, src *metav1.ObjectMeta) {
+	for k, v := range src.Labels {
+		if _, ok := dst.Labels[k]; !ok {
+			if dst.Labels == nil {
+				dst.Labels = map[string]string{}
+			}
+			dst.Labels[k] = v
+		}
+	}
+	for k, v := range src.Annotations {
+		if _, ok := dst.Annotations[k]; !ok {
+			if dst.Annotations == nil {
+				dst.Annotations = map[string]string{}
+			}
+			dst.Annotations[k] = v
+		}
+	}
+}
+
+func mergeSubjects(have, want []rbacv1.Subject) []rbacv1.Subject {
+	out := append([]rbacv1.Subject(nil), have...)
+	for _, s := range want {
+		found := false
+		for _, h := range have {
+			if h.Kind == s.Kind && h.Name == s.Name && h.Namespace == s.Namespace {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, s)
+		}
+	}
+	return out
+}
