@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -34,7 +35,9 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"skiff.dev/skiff/internal/agent/probes"
 	"skiff.dev/skiff/internal/agent/runtime"
+	"skiff.dev/skiff/internal/agent/volumes"
 )
 
 // KubeletVersion is what nodes report as nodeInfo.kubeletVersion: the
@@ -74,7 +77,20 @@ type Config struct {
 	NodeStatusReport time.Duration // 5 min: status is posted at least this often
 	NodeStatusCheck  time.Duration // 10 s: status is computed and posted if changed
 	RelistPeriod     time.Duration // 1 s: how often the runtime is polled for container changes
-	PodResyncPeriod  time.Duration // 10 s: each pod is synced at least this often
+	PodResyncPeriod  time.Duration // 10 s: each pod is synced at least this often (volumes refreshed as often)
+	// ClusterDomain is the cluster's DNS domain; empty: "cluster.local".
+	ClusterDomain string
+	// ClusterDNS are the cluster DNS servers ClusterFirst pods use. Empty:
+	// the clusterIP of the service kube-system/kube-dns when it exists;
+	// otherwise pods fall back to the node's resolv.conf with upstream's
+	// MissingClusterDNS event.
+	ClusterDNS []string
+	// ResolvConf is the node's resolv.conf, which pods with dnsPolicy
+	// Default (and ClusterFirst ones without cluster DNS) get. Empty:
+	// /run/systemd/resolve/resolv.conf when it exists (systemd-resolved's
+	// stub at 127.0.0.53 in /etc/resolv.conf is unreachable from a pod),
+	// else /etc/resolv.conf.
+	ResolvConf string
 }
 
 // Agent is one node's agent. Create it with New, run it with Run.
@@ -94,7 +110,12 @@ type Agent struct {
 	machine     *Machine
 	nodeUID     types.UID
 
-	pods cache.SharedIndexInformer
+	pods     cache.SharedIndexInformer
+	services cache.SharedIndexInformer
+	sources  *apiSources      // config maps and secrets, set in Run
+	volumes  *volumes.Manager // nil without a DataDir (simulated nodes)
+	probes   *probes.Manager
+	statuses *statusCache // the last status computed per pod, for probes
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -122,6 +143,15 @@ func New(cfg Config) (*Agent, error) {
 	def(&cfg.NodeStatusCheck, 10*time.Second)
 	def(&cfg.RelistPeriod, time.Second)
 	def(&cfg.PodResyncPeriod, 10*time.Second)
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+		if _, err := os.Stat("/run/systemd/resolve/resolv.conf"); err == nil {
+			cfg.ResolvConf = "/run/systemd/resolve/resolv.conf"
+		}
+	}
 	a := &Agent{
 		cfg: cfg, client: cfg.Client, rt: cfg.Runtime, clock: cfg.Clock,
 		log:     cfg.Log.With("component", "agent", "node", cfg.NodeName),
@@ -130,6 +160,12 @@ func New(cfg Config) (*Agent, error) {
 	// The informer exists from New so Pod may be called before Run (it
 	// answers from an empty cache until Run has synced it).
 	a.pods = newPodInformer(cfg.Client, cfg.NodeName)
+	a.services = newServiceInformer(cfg.Client)
+	a.statuses = newStatusCache()
+	a.probes = probes.NewManager(probes.Config{
+		Prober: &probes.Prober{Exec: cfg.Runtime}, Status: a.statuses, Clock: cfg.Clock,
+		OnEvent: a.probeEvent,
+	})
 	return a, nil
 }
 
@@ -159,13 +195,31 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("node registered", "podCIDR", a.podCIDR, "ip", a.hostIPs, "runtime", a.runtimeName)
+	a.sources = &apiSources{ctx: ctx, client: a.client}
+	if a.cfg.DataDir != "" {
+		_, allocatable := a.machine.capacity()
+		a.volumes = volumes.New(volumes.Config{
+			Root: a.cfg.DataDir, Getter: a.sources, Allocatable: allocatable,
+			// Without root the agent cannot mount tmpfs: secrets go to
+			// disk rather than fail.
+			NoTmpfs: os.Geteuid() != 0,
+		})
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Probe workers go last: pod workers ask the manager until they end.
+	defer a.probes.Stop()
 	defer a.wg.Wait()
 	wg.Go(func() { a.renewLease(ctx) })
 	wg.Go(func() { a.syncNodeStatus(ctx) })
 
+	// Services first: a pod's first containers need its service links
+	// and the cluster DNS.
+	wg.Go(func() { a.services.RunWithContext(ctx) })
+	if !cache.WaitForCacheSync(ctx.Done(), a.services.HasSynced) {
+		return nil // ctx ended
+	}
 	if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { a.podChanged(ctx, obj) },
 		UpdateFunc: func(_, obj any) { a.podChanged(ctx, obj) },
@@ -178,6 +232,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil // ctx ended
 	}
 	wg.Go(func() { a.relist(ctx) })
+	wg.Go(func() { a.probeUpdates(ctx) })
 	<-ctx.Done()
 	return nil
 }

@@ -58,67 +58,49 @@ func fieldPath(pod *corev1.Pod, name string) string {
 	return fmt.Sprintf("spec.containers{%s}", name)
 }
 
-// sandboxConfig describes the pod's sandbox.
-func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) *runtime.SandboxConfig {
+// sandboxConfig describes the pod's sandbox: its hostname, security,
+// port mappings and, with withDNS (only when the sandbox is to be
+// created: DNS may record events), its resolv.conf.
+func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32, withDNS bool) (*runtime.SandboxConfig, error) {
 	labels := podLabels(pod)
 	for k, v := range pod.Labels {
 		if _, ours := labels[k]; !ours {
 			labels[k] = v
 		}
 	}
-	hostname := pod.Name
-	if pod.Spec.Hostname != "" {
-		hostname = pod.Spec.Hostname
-	}
-	if len(hostname) > 63 {
-		hostname = hostname[:63]
+	hostname, err := podconfig.SandboxHostname(pod, a.cfg.ClusterDomain)
+	if err != nil {
+		return nil, err
 	}
 	cfg := &runtime.SandboxConfig{
 		Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Attempt: attempt,
 		Hostname: hostname, LogDir: a.logDir(pod), Labels: labels, Annotations: pod.Annotations,
-		HostNetwork: pod.Spec.HostNetwork, HostPID: pod.Spec.HostPID, HostIPC: pod.Spec.HostIPC,
-		ShareProcessNamespace: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace,
-		DNS:                   a.dnsConfig(pod),
+		Ports: podconfig.PortMappings(pod),
 	}
-	if sc := pod.Spec.SecurityContext; sc != nil {
-		cfg.RunAsUser, cfg.RunAsGroup, cfg.FSGroup = sc.RunAsUser, sc.RunAsGroup, sc.FSGroup
-		cfg.SupplementalGroups = sc.SupplementalGroups
-		if len(sc.Sysctls) > 0 {
-			cfg.Sysctls = map[string]string{}
-			for _, s := range sc.Sysctls {
-				cfg.Sysctls[s.Name] = s.Value
-			}
-		}
+	podconfig.SandboxSecurity(pod, cfg)
+	if withDNS {
+		cfg.DNS = a.dnsConfig(pod)
 	}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort > 0 {
-				cfg.Ports = append(cfg.Ports, runtime.PortMapping{Protocol: string(p.Protocol), ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP})
-			}
-		}
-	}
-	return cfg
+	return cfg, nil
 }
 
-// dnsConfig is the pod's resolv.conf. Until the cluster DNS exists the
-// agent gives pods the node's resolvers, with the cluster search path
-// for ClusterFirst pods, as upstream does when no cluster DNS is set.
+// dnsConfig is the pod's resolv.conf (podconfig.DNS), from the cluster
+// DNS and the node's resolv.conf, read afresh as upstream does.
 func (a *Agent) dnsConfig(pod *corev1.Pod) *runtime.DNSConfig {
-	if pod.Spec.DNSPolicy == corev1.DNSNone {
-		cfg := &runtime.DNSConfig{}
-		if d := pod.Spec.DNSConfig; d != nil {
-			cfg.Servers, cfg.Searches = d.Nameservers, d.Searches
-			for _, o := range d.Options {
-				opt := o.Name
-				if o.Value != nil {
-					opt += ":" + *o.Value
-				}
-				cfg.Options = append(cfg.Options, opt)
-			}
-		}
-		return cfg
+	var host *runtime.DNSConfig
+	if b, err := os.ReadFile(a.cfg.ResolvConf); err == nil {
+		host = podconfig.ParseResolvConf(b)
+	} else {
+		a.log.Warn("read resolv.conf", "path", a.cfg.ResolvConf, "err", err)
+		host = &runtime.DNSConfig{}
 	}
-	return nil // the runtime's default: the node's resolv.conf
+	dns, events := podconfig.DNS(pod, podconfig.DNSOptions{
+		ClusterDNS: a.clusterDNS(), ClusterDomain: a.cfg.ClusterDomain, Host: host, HostIPs: a.hostIPs,
+	})
+	for _, e := range events {
+		a.event(pod, nil, corev1.EventTypeWarning, e.Reason, e.Message)
+	}
+	return dns
 }
 
 func (a *Agent) createSandbox(ctx context.Context, pod *corev1.Pod, cfg *runtime.SandboxConfig) (string, error) {
@@ -150,11 +132,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 		}
 		return fmt.Errorf("%w: %s: %s", errStart, reason, message)
 	}
-	imageRef, reason, msg := w.ensureImage(ctx, pod, spec, sb)
+	imageRef, img, reason, msg := w.ensureImage(ctx, pod, spec, sb)
 	if reason != "" {
 		return fail(reason, msg, "Error: "+reason)
 	}
-	cfg, err := a.containerConfig(ctx, pod, spec, s, imageRef, podIPs)
+	cfg, err := a.containerConfig(pod, spec, s, imageRef, img, podIPs)
 	if err != nil {
 		return fail(reasonCreateContainerConfigErr, err.Error(), "Error: "+err.Error())
 	}
@@ -189,22 +171,22 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 // with upstream's events and per-image pull back-off. It returns the
 // image reference to create the container from, or a waiting reason and
 // message.
-func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, sb *runtime.SandboxConfig) (ref, reason, message string) {
+func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, sb *runtime.SandboxConfig) (ref string, img *runtime.Image, reason, message string) {
 	a := w.a
 	image := spec.Image
 	img, err := a.rt.ImageStatus(ctx, image)
 	if err != nil {
-		return "", "ImageInspectError", fmt.Sprintf("Failed to inspect image %q: %v", image, err)
+		return "", nil, "ImageInspectError", fmt.Sprintf("Failed to inspect image %q: %v", image, err)
 	}
 	present := img != nil
 	if present && spec.ImagePullPolicy != corev1.PullAlways {
 		a.event(pod, spec, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine and can be accessed by the pod", image))
-		return imageID(img, image), "", ""
+		return imageID(img, image), img, "", ""
 	}
 	if spec.ImagePullPolicy == corev1.PullNever {
 		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", image)
 		a.event(pod, spec, corev1.EventTypeWarning, reasonErrImageNeverPull, msg)
-		return "", reasonErrImageNeverPull, msg
+		return "", nil, reasonErrImageNeverPull, msg
 	}
 	now := a.clock.Now()
 	if w.pullBackoff.InBackoffSince(image, w.pullBackoffSince(image), now) {
@@ -213,7 +195,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 		if prev, ok := w.pullErrs[image]; ok {
 			msg += ": " + prev
 		}
-		return "", reasonImagePullBackOff, msg
+		return "", nil, reasonImagePullBackOff, msg
 	}
 	delete(w.pullErrs, image)
 	a.event(pod, spec, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", image))
@@ -223,15 +205,16 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 		a.event(pod, spec, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", image, err))
 		w.pullBackoff.Next(image, now, now)
 		w.pullErrs[image] = reasonErrImagePull + ": " + err.Error()
-		return "", reasonErrImagePull, err.Error()
+		return "", nil, reasonErrImagePull, err.Error()
 	}
 	took := time.Since(start).Truncate(time.Millisecond)
 	var size uint64
-	if img, err := a.rt.ImageStatus(ctx, pulled); err == nil && img != nil {
+	img, err = a.rt.ImageStatus(ctx, pulled)
+	if err == nil && img != nil {
 		size = img.Size
 	}
 	a.event(pod, spec, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %v (%v including waiting). Image size: %v bytes.", image, took, took, size))
-	return pulled, "", ""
+	return pulled, img, "", ""
 }
 
 // pullBackoffSince: image pull back-off counts from the last failed pull
@@ -247,21 +230,44 @@ func imageID(img *runtime.Image, fallback string) string {
 	return fallback
 }
 
-// containerConfig builds what the runtime needs to create a container.
-func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, s podsync.Start, imageRef string, podIPs []string) (*runtime.ContainerConfig, error) {
-	env, err := a.environment(ctx, pod, c, podIPs)
+// containerConfig builds what the runtime needs to create a container:
+// environment, command, mounts, security context (refusing a root user
+// under runAsNonRoot, from the image's user) and cgroup resources. Its
+// errors carry upstream's messages and mean CreateContainerConfigError.
+func (a *Agent) containerConfig(pod *corev1.Pod, c *corev1.Container, s podsync.Start, imageRef string, img *runtime.Image, podIPs []string) (*runtime.ContainerConfig, error) {
+	env, err := a.environment(pod, c, podIPs)
 	if err != nil {
 		return nil, err
 	}
-	command, args := expandCommand(c, env)
+	var imageUID *int64
+	var imageUser string
+	if img != nil {
+		imageUID, imageUser = img.UID, img.Username
+	}
+	if err := podconfig.VerifyRunAsNonRoot(pod, c, imageUID, imageUser); err != nil {
+		return nil, err
+	}
+	security, err := podconfig.SecurityContext(pod, c, imageUID, imageUser, podconfig.SecurityOptions{
+		SeccompProfileRoot: filepath.Join(a.cfg.DataDir, "seccomp"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := a.mounts(pod, c, env, podIPs)
+	if err != nil {
+		return nil, err
+	}
+	command, args := podconfig.ExpandCommand(c, env)
 	labels := podLabels(pod)
 	labels[runtime.LabelContainerName] = c.Name
 	cfg := &runtime.ContainerConfig{
 		Name: c.Name, Attempt: uint32(s.RestartCount), Image: imageRef,
-		Command: command, Args: args, WorkingDir: c.WorkingDir, Env: env,
+		Command: command, Args: args, WorkingDir: c.WorkingDir, Env: env, Mounts: mounts,
 		LogPath: filepath.Join(c.Name, strconv.Itoa(int(s.RestartCount))+".log"),
 		Stdin:   c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
-		Labels: labels,
+		Labels:    labels,
+		Resources: podconfig.ContainerResources(pod, c, a.machine.MemoryBytes),
+		Security:  security,
 		Annotations: map[string]string{
 			runtime.AnnotationContainerHash:            podconfig.ContainerHash(c),
 			runtime.AnnotationRestartCount:             strconv.Itoa(int(s.RestartCount)),

@@ -2,148 +2,105 @@ package agent
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
-	"skiff.dev/skiff/internal/agent/downward"
-	"skiff.dev/skiff/internal/agent/expansion"
+	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/runtime"
 )
 
-// environment computes a container's env: envFrom, then env in order,
-// each value's $(VAR) expanded against what came before.
-//
-// This is the agent's interim resolver; the full one (service links,
-// upstream's exact ordering and messages) is podconfig.Environment, which
-// replaces it once it lands.
-func (a *Agent) environment(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]runtime.KeyValue, error) {
-	var out []runtime.KeyValue
-	index := map[string]int{}
-	set := func(k, v string) {
-		if i, ok := index[k]; ok {
-			out[i].Value = v
-			return
-		}
-		index[k] = len(out)
-		out = append(out, runtime.KeyValue{Key: k, Value: v})
-	}
-	vars := func() map[string]string {
-		m := make(map[string]string, len(out))
-		for _, kv := range out {
-			m[kv.Key] = kv.Value
-		}
-		return m
-	}
-	for _, from := range c.EnvFrom {
-		var data map[string]string
-		switch {
-		case from.ConfigMapRef != nil:
-			cm, err := a.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) && from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
-			}
-			data = cm.Data
-		case from.SecretRef != nil:
-			s, err := a.client.CoreV1().Secrets(pod.Namespace).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) && from.SecretRef.Optional != nil && *from.SecretRef.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
-			}
-			data = map[string]string{}
-			for k, v := range s.Data {
-				data[k] = string(v)
-			}
-		}
-		for k, v := range data {
-			set(from.Prefix+k, v)
-		}
-	}
-	node := downward.Node{PodIPs: podIPs, HostIPs: a.hostIPs}
-	_, allocatable := a.machine.capacity()
-	for _, e := range c.Env {
-		v := e.Value
-		switch {
-		case e.ValueFrom == nil:
-			v = expansion.Expand(v, expansion.MappingFor(vars()))
-		case e.ValueFrom.FieldRef != nil:
-			p := pod.DeepCopy()
-			if len(podIPs) > 0 {
-				p.Status.PodIP = podIPs[0]
-				p.Status.PodIPs = []corev1.PodIP{{IP: podIPs[0]}}
-			}
-			val, err := downward.FieldValue(p, e.ValueFrom.FieldRef, node)
-			if err != nil {
-				return nil, err
-			}
-			v = val
-		case e.ValueFrom.ResourceFieldRef != nil:
-			val, err := downward.ResourceValue(pod, c, e.ValueFrom.ResourceFieldRef, allocatable)
-			if err != nil {
-				return nil, err
-			}
-			v = val
-		case e.ValueFrom.ConfigMapKeyRef != nil:
-			ref := e.ValueFrom.ConfigMapKeyRef
-			optional := ref.Optional != nil && *ref.Optional
-			cm, err := a.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) && optional {
-					continue
-				}
-				return nil, fmt.Errorf("configmap %q not found", ref.Name)
-			}
-			val, ok := cm.Data[ref.Key]
-			if !ok {
-				if optional {
-					continue
-				}
-				return nil, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
-			}
-			v = val
-		case e.ValueFrom.SecretKeyRef != nil:
-			ref := e.ValueFrom.SecretKeyRef
-			optional := ref.Optional != nil && *ref.Optional
-			s, err := a.client.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) && optional {
-					continue
-				}
-				return nil, fmt.Errorf("secret %q not found", ref.Name)
-			}
-			val, ok := s.Data[ref.Key]
-			if !ok {
-				if optional {
-					continue
-				}
-				return nil, fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, pod.Namespace, ref.Name)
-			}
-			v = string(val)
-		}
-		set(e.Name, v)
-	}
-	return out, nil
+// sourceTimeout bounds one read of a config map or secret.
+const sourceTimeout = 10 * time.Second
+
+// apiSources reads the config maps and secrets that containers'
+// environments and volumes refer to, straight from the API (upstream's
+// "Get" change-detection strategy): a node only ever needs a few of them,
+// and re-reading them on each pod resync is how updates reach volumes.
+// It satisfies podconfig.Getter and volumes.Getter.
+type apiSources struct {
+	ctx    context.Context // the agent's: reads end with it
+	client kubernetes.Interface
 }
 
-// expandCommand expands $(VAR) in command and args against env.
-func expandCommand(c *corev1.Container, env []runtime.KeyValue) (command, args []string) {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		m[kv.Key] = kv.Value
+func (s *apiSources) Secret(namespace, name string) (*corev1.Secret, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, sourceTimeout)
+	defer cancel()
+	return s.client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s *apiSources) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, sourceTimeout)
+	defer cancel()
+	return s.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// newServiceInformer watches every service: service link variables need
+// the pod's namespace's, cluster DNS the kube-system/kube-dns one.
+func newServiceInformer(client kubernetes.Interface) cache.SharedIndexInformer {
+	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "services", metav1.NamespaceAll, fields.Everything())
+	return cache.NewSharedIndexInformer(lw, &corev1.Service{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+}
+
+// servicesFor are the services a pod's service links may come from: the
+// master service default/kubernetes and those of the pod's namespace.
+func (a *Agent) servicesFor(pod *corev1.Pod) []*corev1.Service {
+	var out []*corev1.Service
+	namespaces := []string{pod.Namespace}
+	if pod.Namespace != metav1.NamespaceDefault {
+		namespaces = append(namespaces, metav1.NamespaceDefault)
 	}
-	mapping := expansion.MappingFor(m)
-	for _, s := range c.Command {
-		command = append(command, expansion.Expand(s, mapping))
+	for _, ns := range namespaces {
+		objs, err := a.services.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+		if err != nil {
+			continue
+		}
+		for _, o := range objs {
+			if s, ok := o.(*corev1.Service); ok && (ns == pod.Namespace || s.Name == "kubernetes") {
+				out = append(out, s)
+			}
+		}
 	}
-	for _, s := range c.Args {
-		args = append(args, expansion.Expand(s, mapping))
+	return out
+}
+
+// clusterDNS is the cluster DNS servers: the configured ones, else the
+// clusterIP of kube-system/kube-dns when that service exists, else none
+// (pods then use the node's resolv.conf, as upstream without
+// --cluster-dns).
+func (a *Agent) clusterDNS() []string {
+	if len(a.cfg.ClusterDNS) > 0 {
+		return a.cfg.ClusterDNS
 	}
-	return command, args
+	obj, ok, err := a.services.GetStore().GetByKey("kube-system/kube-dns")
+	if err != nil || !ok {
+		return nil
+	}
+	s, _ := obj.(*corev1.Service)
+	if s == nil || s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone {
+		return nil
+	}
+	return []string{s.Spec.ClusterIP}
+}
+
+// environment computes a container's env with podconfig.Environment
+// (envFrom, env, service links), publishing its warnings as events. A
+// missing source comes back with upstream's message, which the caller
+// reports as CreateContainerConfigError.
+func (a *Agent) environment(pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]runtime.KeyValue, error) {
+	_, allocatable := a.machine.capacity()
+	env, events, err := podconfig.Environment(pod, c, podconfig.EnvInput{
+		Getter: a.sources, Services: a.servicesFor(pod), PodIPs: podIPs, HostIPs: a.hostIPs, Allocatable: allocatable,
+	})
+	for _, e := range events {
+		a.event(pod, nil, corev1.EventTypeWarning, e.Reason, e.Message)
+	}
+	if err != nil {
+		return nil, err // unwrapped: its message is the container status's
+	}
+	return env, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
+	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/podsync"
 	"skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/status"
@@ -41,6 +41,10 @@ type podWorker struct {
 	written   *corev1.PodStatus
 	writtenRV string
 	deleted   bool
+	// volumesAt is when the pod's volumes were last set up successfully;
+	// they are refreshed every PodResyncPeriod so that config map and
+	// secret updates reach the files.
+	volumesAt time.Time
 }
 
 func newPodWorker(a *Agent, uid types.UID) *podWorker {
@@ -92,11 +96,13 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	if pod == nil {
 		// Deleted from the API (by us after termination, or forcibly):
 		// stop and remove whatever is left.
+		a.probes.RemovePod(w.uid)
+		a.statuses.delete(w.uid)
 		w.cleanup(ctx, sbs, cs)
 		return 0, true
 	}
 	now := a.clock.Now()
-	var unhealthy map[string]string
+	unhealthy := a.probeState(pod, cs)
 	plan := podsync.Compute(podsync.Input{Pod: pod, Sandboxes: sbs, Containers: cs, Now: now, Backoff: w.backoff, Unhealthy: unhealthy})
 	for name, wt := range plan.Waiting {
 		w.waiting[name] = wt
@@ -118,9 +124,25 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	for _, k := range plan.Kill {
 		w.killContainer(ctx, pod, findContainer(cs, k.ID), k.Message, gracePeriod(pod))
 	}
+	// Volumes come before the sandbox, as upstream's: a pod whose volumes
+	// cannot be set up stays ContainerCreating, with FailedMount events.
+	if pod.DeletionTimestamp == nil && !plan.Done &&
+		(len(plan.Start) > 0 || a.clock.Since(w.volumesAt) >= a.cfg.PodResyncPeriod) {
+		if a.setUpVolumes(ctx, pod) {
+			w.volumesAt = now
+		} else {
+			plan.Start = nil
+			requeue = min(requeue, 2*time.Second)
+		}
+	}
 	sandboxID := plan.SandboxID
-	sbCfg := a.sandboxConfig(pod, plan.SandboxAttempt)
+	sbCfg, sbErr := a.sandboxConfig(pod, plan.SandboxAttempt, plan.CreateSandbox && len(plan.Start) > 0)
 	podIPs := podIPsOf(sbs, sandboxID)
+	if sbErr != nil && len(plan.Start) > 0 {
+		a.event(pod, nil, corev1.EventTypeWarning, "FailedCreatePodSandBox", fmt.Sprintf("Failed to create pod sandbox: %v", sbErr))
+		plan.Start = nil
+		requeue = min(requeue, 10*time.Second)
+	}
 	if plan.CreateSandbox && len(plan.Start) > 0 {
 		id, err := a.createSandbox(ctx, pod, sbCfg)
 		if err != nil {
@@ -165,8 +187,11 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	terminal := plan.Done && !anyRunning(cs)
 	st := status.Compute(status.Input{
 		Pod: pod, Sandboxes: sbs, Containers: cs, RuntimeName: a.runtimeName, Waiting: w.waiting,
+		Started: a.probedStarted(pod.UID), Ready: a.probedReady(pod.UID),
 		HostIPs: a.hostIPs, Terminal: terminal, Now: a.clock.Now(),
 	})
+	st.QOSClass = podconfig.QOSClass(pod)
+	a.statuses.set(pod.UID, *st.DeepCopy())
 	if err := w.writeStatus(ctx, pod, st); err != nil {
 		a.log.Warn("write pod status", "pod", klogPod(pod), "err", err)
 		requeue = min(requeue, time.Second)
@@ -228,11 +253,7 @@ func (w *podWorker) cleanup(ctx context.Context, sbs []*runtime.Sandbox, cs []*r
 			a.log.Warn("remove orphaned sandbox", "id", s.ID, "err", err)
 		}
 	}
-	if dir := a.podDir(w.uid); dir != "" {
-		if err := os.RemoveAll(dir); err != nil {
-			a.log.Warn("remove pod directory", "dir", dir, "err", err)
-		}
-	}
+	a.tearDownVolumes(w.uid)
 }
 
 // killPod stops every live container of the pod in parallel, each with
