@@ -21,8 +21,12 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/skiff/internal/controller/deployment"
+	"skiff.dev/skiff/internal/controller/endpoints"
+	"skiff.dev/skiff/internal/controller/endpointslice"
 	"skiff.dev/skiff/internal/controller/garbagecollector"
+	"skiff.dev/skiff/internal/controller/kubernetesendpoints"
 	"skiff.dev/skiff/internal/controller/replicaset"
+	"skiff.dev/skiff/internal/controller/serviceaccount"
 )
 
 // Upstream kube-controller-manager's lease and timings.
@@ -34,19 +38,42 @@ const (
 )
 
 // Worker counts: upstream's --concurrent-replicaset-syncs,
-// --concurrent-deployment-syncs and --concurrent-gc-syncs defaults.
+// --concurrent-deployment-syncs, --concurrent-gc-syncs,
+// --concurrent-endpoint-syncs, --concurrent-service-endpoint-syncs and
+// --concurrent-serviceaccount-token-syncs defaults.
 const (
-	replicaSetWorkers = 5
-	deploymentWorkers = 5
-	gcWorkers         = 20
+	replicaSetWorkers     = 5
+	deploymentWorkers     = 5
+	gcWorkers             = 20
+	endpointsWorkers      = 5
+	endpointSliceWorkers  = 5
+	serviceAccountWorkers = 1
 )
 
-// runWorkloadControllers runs the ReplicaSet, Deployment and garbage
-// collector controllers as cfg's user while this server holds the
-// kube-system/kube-controller-manager Lease, so that several servers never
-// run them twice. Each term gets fresh informers and queues; a lost lease
-// stops them. It returns at once.
+// APIServerEndpoint is where pods reach the API server: the address and
+// port the default/kubernetes service's Endpoints and EndpointSlice list.
+// A zero value leaves those objects alone.
+type APIServerEndpoint struct {
+	IP   string
+	Port int32
+}
+
+// runWorkloadControllers is runControllerManager without the
+// kubernetes service's endpoints.
+//
+// Deprecated: callers pass the API server's endpoint to
+// runControllerManager; this wrapper goes once they do.
 func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+	return runControllerManager(ctx, cfg, APIServerEndpoint{}, log)
+}
+
+// runControllerManager runs the controllers (ReplicaSet, Deployment,
+// garbage collector, Endpoints, EndpointSlice, the kubernetes service's
+// endpoints at apiServer, default ServiceAccounts) as cfg's user while
+// this server holds the kube-system/kube-controller-manager Lease, so that
+// several servers never run them twice. Each term gets fresh informers
+// and queues; a lost lease stops them. It returns at once.
+func runControllerManager(ctx context.Context, cfg *rest.Config, apiServer APIServerEndpoint, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("controller manager client: %w", err)
@@ -71,7 +98,7 @@ func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Log
 	}
 	lead := func(ctx context.Context) {
 		log.Info("leading", "identity", identity)
-		if err := startWorkloadControllers(ctx, client, meta, recorder, log); err != nil {
+		if err := startWorkloadControllers(ctx, client, meta, recorder, apiServer, log); err != nil {
 			log.Error("controllers not started", "err", err)
 		}
 		<-ctx.Done()
@@ -91,7 +118,7 @@ func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Log
 
 // startWorkloadControllers builds the controllers on a fresh informer
 // factory and runs them until ctx ends.
-func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, log *slog.Logger) error {
+func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, apiServer APIServerEndpoint, log *slog.Logger) error {
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	rs, err := replicaset.New(client, factory, recorder("replicaset-controller"), log.With("controller", "replicaset"))
 	if err != nil {
@@ -102,10 +129,34 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 		return fmt.Errorf("deployment controller: %w", err)
 	}
 	gc := garbagecollector.New(meta, client.Discovery(), log.With("controller", "garbagecollector"))
+	ep, err := endpoints.New(client, factory, recorder("endpoint-controller"), log.With("controller", "endpoint"))
+	if err != nil {
+		return fmt.Errorf("endpoints controller: %w", err)
+	}
+	eps, err := endpointslice.New(client, factory, recorder("endpoint-slice-controller"), log.With("controller", "endpointslice"))
+	if err != nil {
+		return fmt.Errorf("endpointslice controller: %w", err)
+	}
+	sa, err := serviceaccount.New(client, factory, log.With("controller", "serviceaccount"))
+	if err != nil {
+		return fmt.Errorf("serviceaccount controller: %w", err)
+	}
+	var kep *kubernetesendpoints.Controller
+	if apiServer.IP != "" {
+		if kep, err = kubernetesendpoints.New(client, factory, apiServer.IP, apiServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
+			return err
+		}
+	}
 	factory.Start(ctx.Done())
 	go func() { _ = rs.Run(ctx, replicaSetWorkers) }()
 	go func() { _ = dc.Run(ctx, deploymentWorkers) }()
 	go func() { _ = gc.Run(ctx, gcWorkers) }()
+	go func() { _ = ep.Run(ctx, endpointsWorkers) }()
+	go func() { _ = eps.Run(ctx, endpointSliceWorkers) }()
+	go func() { _ = sa.Run(ctx, serviceAccountWorkers) }()
+	if kep != nil {
+		go func() { _ = kep.Run(ctx) }()
+	}
 	go func() { <-ctx.Done(); factory.Shutdown() }()
 	return nil
 }

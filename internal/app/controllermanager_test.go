@@ -21,7 +21,7 @@ func TestWorkloadControllersTakeLeaseAndRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := s.Config(t, "system:kube-controller-manager", "system:masters")
-	if err := runWorkloadControllers(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+	if err := runControllerManager(ctx, cfg, APIServerEndpoint{IP: "192.0.2.10", Port: 6443}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	n := int32(2)
@@ -56,5 +56,19 @@ func TestWorkloadControllersTakeLeaseAndRun(t *testing.T) {
 	}
 	if lease.Spec.HolderIdentity == nil || !strings.Contains(*lease.Spec.HolderIdentity, "_") {
 		t.Fatalf("lease holder %v", lease.Spec.HolderIdentity)
+	}
+	// The service account, endpoints and kubernetes-service controllers
+	// run in the same term.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, errSA := s.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		_, errEP := s.Client.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		if errSA == nil && errEP == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("default service account: %v; kubernetes endpoint slice: %v", errSA, errEP)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

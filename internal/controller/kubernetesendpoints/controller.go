@@ -50,10 +50,17 @@ type Controller struct {
 }
 
 // New builds the controller for an API server reachable at ip:port, on a
-// factory not yet started.
+// factory not yet started. ip must be an address pods can reach: not
+// loopback, unspecified or link-local.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, ip string, port int32, log *slog.Logger) (*Controller, error) {
-	if net.ParseIP(ip) == nil {
+	parsed := net.ParseIP(ip)
+	if parsed == nil {
 		return nil, fmt.Errorf("kubernetes service endpoints: %q is not an IP address", ip)
+	}
+	if parsed.IsLoopback() || parsed.IsUnspecified() || parsed.IsLinkLocalUnicast() {
+		// Endpoints validation refuses these, as upstream refuses them
+		// for --advertise-address: pods could not reach them.
+		return nil, fmt.Errorf("kubernetes service endpoints: %s is not an address pods can reach", ip)
 	}
 	epInf := factory.Core().V1().Endpoints()
 	sliceInf := factory.Discovery().V1().EndpointSlices()

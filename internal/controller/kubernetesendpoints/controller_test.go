@@ -53,7 +53,9 @@ func TestKubernetesServiceEndpoints(t *testing.T) {
 
 func TestRejectsBadAddress(t *testing.T) {
 	env := controllertest.Start(t)
-	if _, err := kubernetesendpoints.New(env.Client, env.Factory, "localhost", 6443, env.Log); err == nil {
-		t.Fatal("hostname accepted")
+	for _, ip := range []string{"localhost", "127.0.0.1", "0.0.0.0", "::1"} {
+		if _, err := kubernetesendpoints.New(env.Client, env.Factory, ip, 6443, env.Log); err == nil {
+			t.Errorf("%s accepted", ip)
+		}
 	}
 }
