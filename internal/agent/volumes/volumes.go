@@ -183,6 +183,11 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	if err := m.ensureDir(pod, dir, tmpfs && !m.cfg.NoTmpfs, nil); err != nil {
 		return err
 	}
+	// Upstream sets these volumes up on a wrapped emptyDir, mode 0777:
+	// containers running as any user must be able to list them.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		return err
+	}
 	var perms func(string) error
 	if fsGroup != nil {
 		perms = func(version string) error { return setOwnership(version, *fsGroup, true) }
