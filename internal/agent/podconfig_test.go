@@ -3,6 +3,8 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,4 +254,105 @@ func TestLivenessProbeFailureRestartsContainer(t *testing.T) {
 		return cs.RestartCount >= 1 && cs.State.Running != nil && cs.ContainerID != first && cs.LastTerminationState.Terminated != nil,
 			fmt.Sprintf("%+v", cs)
 	})
+}
+
+func TestVolumesFailedMountThenUpdates(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	runAgent(t, s, agent.Config{NodeName: "n1", Runtime: fake.New(fake.Options{}), DataDir: dataDir, PodResyncPeriod: 200 * time.Millisecond})
+	pod, err := s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName: "n1",
+			Volumes: []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{
+				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "later"}},
+			}}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, s, "FailedMount", `MountVolume.SetUp failed for volume "cfg" : configmap "later" not found`)
+	p := getPod(t, s.Client, "web")
+	if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil ||
+		p.Status.ContainerStatuses[0].State.Waiting.Reason != "ContainerCreating" || p.Status.Phase != corev1.PodPending {
+		t.Fatalf("status while the volume is missing: %+v", p.Status)
+	}
+
+	cm, err := s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "later"}, Data: map[string]string{"key": "v1"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Running once the config map exists", func() (bool, string) {
+		p := getPod(t, s.Client, "web")
+		return p.Status.Phase == corev1.PodRunning, fmt.Sprintf("%+v", p.Status)
+	})
+	file := filepath.Join(dataDir, "pods", string(pod.UID), "volumes", "kubernetes.io~configmap", "cfg", "key")
+	content := func(want string) {
+		t.Helper()
+		eventually(t, "the volume's file says "+want, func() (bool, string) {
+			b, err := os.ReadFile(file)
+			return err == nil && string(b) == want, fmt.Sprint(string(b), err)
+		})
+	}
+	content("v1")
+	cm.Data["key"] = "v2"
+	if _, err := s.Client.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	content("v2")
+
+	if err := s.Client.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pod directory removed", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(dataDir, "pods", string(pod.UID)))
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+}
+
+func TestStartupProbeGatesReadinessAndLiveness(t *testing.T) {
+	s := testserver.Start(t)
+	rt := newCheckRuntime(fake.Options{})
+	rt.flag("ready").Store(true)
+	runAgent(t, s, agent.Config{NodeName: "n1", Runtime: rt})
+	startup := execProbe("started")
+	startup.FailureThreshold = 1000 // keeps failing without a restart
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "app", Image: "busybox", StartupProbe: startup,
+			ReadinessProbe: execProbe("ready"), LivenessProbe: execProbe("alive"), // alive is off: would restart
+		}}},
+	}
+	if _, err := s.Client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	state := func(started, ready bool) {
+		t.Helper()
+		eventually(t, fmt.Sprintf("started %v ready %v", started, ready), func() (bool, string) {
+			p := getPod(t, s.Client, "web")
+			if len(p.Status.ContainerStatuses) == 0 {
+				return false, "no statuses"
+			}
+			cs := p.Status.ContainerStatuses[0]
+			return cs.State.Running != nil && cs.Started != nil && *cs.Started == started && cs.Ready == ready &&
+				(condition(p, corev1.PodReady) == corev1.ConditionTrue) == ready, fmt.Sprintf("%+v", p.Status)
+		})
+	}
+	state(false, false)
+	waitEvent(t, s, "Unhealthy", "Startup probe failed: started is off")
+	// Liveness waits for the startup probe: nothing restarts meanwhile.
+	rt.flag("alive").Store(true)
+	rt.flag("started").Store(true)
+	state(true, true)
+	if cs := getPod(t, s.Client, "web").Status.ContainerStatuses[0]; cs.RestartCount != 0 {
+		t.Errorf("restarted %d times before it started", cs.RestartCount)
+	}
 }
