@@ -5,9 +5,12 @@
 // does.
 //
 // The decisions are pure and live elsewhere: podsync plans a pod's next
-// actions, status computes its API status. This package is the I/O
-// around them: informers, one worker goroutine per pod, the runtime
-// calls, the API writes. docs/agent.md draws its goroutines.
+// actions, status computes its API status, podconfig turns a pod and a
+// container into the runtime's configuration. volumes prepares pods'
+// volume directories and probes runs their probes. This package is the
+// I/O around them: informers, one worker goroutine per pod, the runtime
+// calls, the API writes. docs/agent.md draws its goroutines and the order
+// of one pod sync.
 //
 // Usage:
 //
