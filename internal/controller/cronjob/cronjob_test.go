@@ -193,6 +193,19 @@ func TestForbidCompletionAndHistory(t *testing.T) {
 	})
 }
 
+// waitActive waits for status.active to name just the job name: the
+// controller has recorded its start (a minute does not pass sooner).
+func waitActive(t *testing.T, env *controllertest.Env, cj, name string) {
+	t.Helper()
+	controllertest.Eventually(t, 10*time.Second, func() error {
+		st := getCJ(t, env, cj).Status
+		if len(st.Active) != 1 || st.Active[0].Name != name {
+			return fmt.Errorf("active %+v", st.Active)
+		}
+		return nil
+	})
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestStartingDeadline(t *testing.T) {
@@ -219,18 +232,13 @@ func TestReplaceAndSuspend(t *testing.T) {
 	m2 := at(t, env, clk, cj, 2, 5)
 	name2 := fmt.Sprintf("swap-%d", m2.Unix()/60)
 	waitJobs(t, env, "swap", name2)
+	waitActive(t, env, "swap", name2)
 	// Replace: the running job goes, the new one comes.
 	m3 := at(t, env, clk, cj, 3, 5)
 	name3 := fmt.Sprintf("swap-%d", m3.Unix()/60)
 	waitJobs(t, env, "swap", name3)
 	waitEvent(t, env, "swap", "SuccessfulDelete: Deleted job "+name2)
-	controllertest.Eventually(t, 10*time.Second, func() error {
-		st := getCJ(t, env, "swap").Status
-		if len(st.Active) != 1 || st.Active[0].Name != name3 {
-			return fmt.Errorf("active %+v", st.Active)
-		}
-		return nil
-	})
+	waitActive(t, env, "swap", name3)
 	// Suspended, then resumed a minute later: the start made while
 	// suspended does not happen; the one after resuming does.
 	if _, err := env.Client.BatchV1().CronJobs("default").Patch(env.Ctx, "swap", types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{}); err != nil {
@@ -244,5 +252,11 @@ func TestReplaceAndSuspend(t *testing.T) {
 		t.Fatal(err)
 	}
 	m4 := cj.CreationTimestamp.Time.Truncate(time.Minute).Add(4 * time.Minute)
+	defer func() {
+		if t.Failed() {
+			msgs, _ := controllertest.EventMessages(env.Ctx, env.Client, "default", "swap")
+			t.Logf("events: %q\nstatus: %+v", msgs, getCJ(t, env, "swap").Status)
+		}
+	}()
 	waitJobs(t, env, "swap", fmt.Sprintf("swap-%d", m4.Unix()/60))
 }

@@ -42,8 +42,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	requeue, syncErr := c.sync(ctx, cj, children)
 	if !apiequality.Semantic.DeepEqual(cached.Status, cj.Status) {
-		if _, err := c.client.BatchV1().CronJobs(ns).UpdateStatus(ctx, cj, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update status of cronjob %s: %w", key, err)
+		if err := c.writeStatus(ctx, cj); err != nil {
+			return err
 		}
 	}
 	if syncErr != nil {
@@ -54,6 +54,28 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	if requeue > 0 {
 		c.loop.AddAfter(key, requeue)
+	}
+	return nil
+}
+
+// writeStatus writes cj's status; on a conflict (a spec change since the
+// cache read) it writes the same status over a fresh copy: the status is
+// what this sync did (jobs created, deleted), which must not be lost.
+func (c *Controller) writeStatus(ctx context.Context, cj *batchv1.CronJob) error {
+	api := c.client.BatchV1().CronJobs(cj.Namespace)
+	_, err := api.UpdateStatus(ctx, cj, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		fresh, gerr := api.Get(ctx, cj.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return fmt.Errorf("get cronjob %s/%s: %w", cj.Namespace, cj.Name, gerr)
+		}
+		if fresh.UID == cj.UID {
+			fresh.Status = cj.Status
+			_, err = api.UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("update status of cronjob %s/%s: %w", cj.Namespace, cj.Name, err)
 	}
 	return nil
 }
