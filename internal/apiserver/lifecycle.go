@@ -74,6 +74,9 @@ func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.O
 	if len(errs) > 0 {
 		return errInvalid(res.gvk.GroupKind(), m.GetName(), errs)
 	}
+	if err := admitWrite(ctx, res, obj, nil); err != nil {
+		return err
+	}
 	if wf, ok := res.def.Strategy.(registry.WarningsFunc); ok {
 		addContextWarnings(ctx, wf.Warnings(ctx, obj, nil)...)
 	}
@@ -311,6 +314,11 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	}
 	if len(errs) > 0 {
 		return nil, errInvalid(res.gvk.GroupKind(), m.GetName(), errs)
+	}
+	if u.subresource == "" {
+		if err := admitWrite(ctx, res, obj, cur); err != nil {
+			return nil, err
+		}
 	}
 	if res.def.HasGeneration && u.subresource == "" && !specEqual(obj, cur) {
 		m.SetGeneration(cm.GetGeneration() + 1)

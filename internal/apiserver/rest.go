@@ -180,6 +180,10 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, r *http
 		s.writeError(w, r, err)
 		return
 	}
+	if vc, ok := res.def.Strategy.(VirtualCreater); ok {
+		s.serveVirtualCreate(ctx, w, r, res, vc, obj, info)
+		return
+	}
 	ctx, sink := withWarnings(ctx)
 	out, err := s.create(ctx, res, obj, info.Namespace, opts)
 	if err != nil {
