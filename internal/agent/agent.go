@@ -81,6 +81,10 @@ type Config struct {
 	NodeStatusCheck  time.Duration // 10 s: status is computed and posted if changed
 	RelistPeriod     time.Duration // 1 s: how often the runtime is polled for container changes
 	PodResyncPeriod  time.Duration // 10 s: each pod is synced at least this often (volumes refreshed as often)
+	// DisableProbes makes every container started and ready once running
+	// and never restarts one for a probe: for hollow nodes, whose pod IPs
+	// reach nothing, so that httpGet/tcpSocket/grpc probes would fail.
+	DisableProbes bool
 	// ClusterDomain is the cluster's DNS domain; empty: "cluster.local".
 	ClusterDomain string
 	// ClusterDNS are the cluster DNS servers ClusterFirst pods use. Empty:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -147,11 +148,13 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	}
 	id, err := a.rt.CreateContainer(ctx, sandboxID, cfg, sb)
 	if err != nil {
-		return fail(reasonCreateContainerErr, err.Error(), "Error: "+err.Error())
+		msg := runtimeDesc(err)
+		return fail(reasonCreateContainerErr, msg, "Error: "+msg)
 	}
 	a.event(pod, spec, corev1.EventTypeNormal, "Created", "Container created")
 	if err := a.rt.StartContainer(ctx, id); err != nil {
-		return fail(reasonRunContainerErr, err.Error(), "Error: "+err.Error())
+		msg := runtimeDesc(err)
+		return fail(reasonRunContainerErr, msg, "Error: "+msg)
 	}
 	a.event(pod, spec, corev1.EventTypeNormal, "Started", "Container started")
 	delete(w.waiting, s.Name)
@@ -167,6 +170,20 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	return nil
 }
 
+// runtimeDesc is a runtime error as upstream reports a failed container
+// create or start: the gRPC status's message alone ("failed to create
+// containerd task: ..."), without the "rpc error: code = ... desc = "
+// that pull and sandbox errors keep.
+func runtimeDesc(err error) string {
+	msg := runtime.ErrorMessage(err)
+	if rest, ok := strings.CutPrefix(msg, "rpc error: code = "); ok {
+		if _, desc, ok := strings.Cut(rest, " desc = "); ok {
+			return desc
+		}
+	}
+	return msg
+}
+
 // ensureImage makes the container's image present per its pull policy,
 // with upstream's events and per-image pull back-off. It returns the
 // image reference to create the container from, or a waiting reason and
@@ -176,7 +193,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 	image := spec.Image
 	img, err := a.rt.ImageStatus(ctx, image)
 	if err != nil {
-		return "", nil, "ImageInspectError", fmt.Sprintf("Failed to inspect image %q: %v", image, err)
+		return "", nil, "ImageInspectError", fmt.Sprintf("Failed to inspect image %q: %v", image, runtime.ErrorMessage(err))
 	}
 	present := img != nil
 	if present && spec.ImagePullPolicy != corev1.PullAlways {
@@ -202,10 +219,11 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 	start := time.Now()
 	pulled, err := a.rt.PullImage(ctx, image, nil, sb)
 	if err != nil {
-		a.event(pod, spec, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", image, err))
+		msg := runtime.ErrorMessage(err)
+		a.event(pod, spec, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", image, msg))
 		w.pullBackoff.Next(image, now, now)
-		w.pullErrs[image] = reasonErrImagePull + ": " + err.Error()
-		return "", nil, reasonErrImagePull, err.Error()
+		w.pullErrs[image] = reasonErrImagePull + ": " + msg
+		return "", nil, reasonErrImagePull, msg
 	}
 	took := time.Since(start).Truncate(time.Millisecond)
 	var size uint64

@@ -356,3 +356,26 @@ func TestStartupProbeGatesReadinessAndLiveness(t *testing.T) {
 		t.Errorf("restarted %d times before it started", cs.RestartCount)
 	}
 }
+
+func TestDisableProbesForHollowNodes(t *testing.T) {
+	s := testserver.Start(t)
+	rt := newCheckRuntime(fake.Options{}) // every check fails
+	runAgent(t, s, agent.Config{NodeName: "n1", Runtime: rt, DisableProbes: true})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "app", Image: "busybox", ReadinessProbe: execProbe("ready"), LivenessProbe: execProbe("alive"), StartupProbe: execProbe("started"),
+		}}},
+	}
+	if _, err := s.Client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ready without probing", func() (bool, string) {
+		p := getPod(t, s.Client, "web")
+		return condition(p, corev1.PodReady) == corev1.ConditionTrue, fmt.Sprintf("%+v", p.Status)
+	})
+	evs, err := s.Client.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{FieldSelector: "reason=Unhealthy"})
+	if err != nil || len(evs.Items) != 0 {
+		t.Errorf("Unhealthy events %v, %v", evs, err)
+	}
+}

@@ -74,6 +74,9 @@ func (a *Agent) statusID(id string) string { return a.runtimeName + "://" + id }
 // which running containers failed a liveness or startup probe and must be
 // restarted (the planner's Unhealthy input, with upstream's messages).
 func (a *Agent) probeState(pod *corev1.Pod, cs []*runtime.Container) map[string]string {
+	if a.cfg.DisableProbes {
+		return nil
+	}
 	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		// Terminating: nothing restarts, readiness goes on (upstream).
 		a.probes.StopLivenessAndStartup(pod.UID)
@@ -101,12 +104,18 @@ func (a *Agent) probeState(pod *corev1.Pod, cs []*runtime.Container) map[string]
 // probedStarted and probedReady are status.Input's Started and Ready: the
 // startup and readiness probes' verdicts on a running container.
 func (a *Agent) probedStarted(uid types.UID) func(*corev1.Container, string) bool {
+	if a.cfg.DisableProbes {
+		return nil // started once running
+	}
 	return func(c *corev1.Container, id string) bool {
 		return a.probes.ContainerStarted(uid, a.runningStatus(c, id))
 	}
 }
 
 func (a *Agent) probedReady(uid types.UID) func(*corev1.Container, string) bool {
+	if a.cfg.DisableProbes {
+		return nil // ready once started
+	}
 	return func(c *corev1.Container, id string) bool {
 		return a.probes.ContainerReady(uid, a.runningStatus(c, id))
 	}

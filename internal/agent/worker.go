@@ -146,7 +146,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	if plan.CreateSandbox && len(plan.Start) > 0 {
 		id, err := a.createSandbox(ctx, pod, sbCfg)
 		if err != nil {
-			a.event(pod, nil, corev1.EventTypeWarning, "FailedCreatePodSandBox", fmt.Sprintf("Failed to create pod sandbox: %v", err))
+			a.event(pod, nil, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+runtime.ErrorMessage(err))
 			plan.Start = nil
 			requeue = min(requeue, 10*time.Second)
 		} else {
