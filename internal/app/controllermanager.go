@@ -21,10 +21,12 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/skiff/internal/controller/deployment"
+	"skiff.dev/skiff/internal/controller/disruption"
 	"skiff.dev/skiff/internal/controller/endpoints"
 	"skiff.dev/skiff/internal/controller/endpointslice"
 	"skiff.dev/skiff/internal/controller/garbagecollector"
 	"skiff.dev/skiff/internal/controller/kubernetesendpoints"
+	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/controller/replicaset"
 	"skiff.dev/skiff/internal/controller/serviceaccount"
 )
@@ -48,6 +50,8 @@ const (
 	endpointsWorkers      = 5
 	endpointSliceWorkers  = 5
 	serviceAccountWorkers = 1
+	nodeLifecycleWorkers  = 2
+	disruptionWorkers     = 2
 )
 
 // APIServerEndpoint is where pods reach the API server: the address and
@@ -58,22 +62,32 @@ type APIServerEndpoint struct {
 	Port int32
 }
 
+// ControllerManagerOptions are what the controllers need beyond a client.
+type ControllerManagerOptions struct {
+	// APIServer is listed by the default/kubernetes service's endpoints.
+	APIServer APIServerEndpoint
+	// NodeLifecycle holds the node monitor's grace periods (zero:
+	// upstream's 40 s, 60 s at startup, checked every 5 s).
+	NodeLifecycle nodelifecycle.Config
+}
+
 // runWorkloadControllers is runControllerManager without the
 // kubernetes service's endpoints.
 //
 // Deprecated: callers pass the API server's endpoint to
 // runControllerManager; this wrapper goes once they do.
 func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-	return runControllerManager(ctx, cfg, APIServerEndpoint{}, log)
+	return runControllerManager(ctx, cfg, ControllerManagerOptions{}, log)
 }
 
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
 // garbage collector, Endpoints, EndpointSlice, the kubernetes service's
-// endpoints at apiServer, default ServiceAccounts) as cfg's user while
+// endpoints at opts.APIServer, default ServiceAccounts, node lifecycle
+// with taint-based eviction, disruption budgets) as cfg's user while
 // this server holds the kube-system/kube-controller-manager Lease, so that
 // several servers never run them twice. Each term gets fresh informers
 // and queues; a lost lease stops them. It returns at once.
-func runControllerManager(ctx context.Context, cfg *rest.Config, apiServer APIServerEndpoint, log *slog.Logger) error {
+func runControllerManager(ctx context.Context, cfg *rest.Config, opts ControllerManagerOptions, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("controller manager client: %w", err)
@@ -98,7 +112,7 @@ func runControllerManager(ctx context.Context, cfg *rest.Config, apiServer APISe
 	}
 	lead := func(ctx context.Context) {
 		log.Info("leading", "identity", identity)
-		if err := startWorkloadControllers(ctx, client, meta, recorder, apiServer, log); err != nil {
+		if err := startWorkloadControllers(ctx, client, meta, recorder, opts, log); err != nil {
 			log.Error("controllers not started", "err", err)
 		}
 		<-ctx.Done()
@@ -118,7 +132,7 @@ func runControllerManager(ctx context.Context, cfg *rest.Config, apiServer APISe
 
 // startWorkloadControllers builds the controllers on a fresh informer
 // factory and runs them until ctx ends.
-func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, apiServer APIServerEndpoint, log *slog.Logger) error {
+func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, opts ControllerManagerOptions, log *slog.Logger) error {
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	rs, err := replicaset.New(client, factory, recorder("replicaset-controller"), log.With("controller", "replicaset"))
 	if err != nil {
@@ -141,9 +155,17 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	if err != nil {
 		return fmt.Errorf("serviceaccount controller: %w", err)
 	}
+	nl, err := nodelifecycle.New(client, factory, recorder("node-controller"), opts.NodeLifecycle, log.With("controller", "nodelifecycle"))
+	if err != nil {
+		return fmt.Errorf("node lifecycle controller: %w", err)
+	}
+	dis, err := disruption.New(client, factory, recorder("controllermanager"), log.With("controller", "disruption"))
+	if err != nil {
+		return fmt.Errorf("disruption controller: %w", err)
+	}
 	var kep *kubernetesendpoints.Controller
-	if apiServer.IP != "" {
-		if kep, err = kubernetesendpoints.New(client, factory, apiServer.IP, apiServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
+	if opts.APIServer.IP != "" {
+		if kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
 			return err
 		}
 	}
@@ -154,6 +176,8 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	go func() { _ = ep.Run(ctx, endpointsWorkers) }()
 	go func() { _ = eps.Run(ctx, endpointSliceWorkers) }()
 	go func() { _ = sa.Run(ctx, serviceAccountWorkers) }()
+	go func() { _ = nl.Run(ctx, nodeLifecycleWorkers) }()
+	go func() { _ = dis.Run(ctx, disruptionWorkers) }()
 	if kep != nil {
 		go func() { _ = kep.Run(ctx) }()
 	}

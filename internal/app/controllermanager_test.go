@@ -21,7 +21,7 @@ func TestWorkloadControllersTakeLeaseAndRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := s.Config(t, "system:kube-controller-manager", "system:masters")
-	if err := runControllerManager(ctx, cfg, APIServerEndpoint{IP: "192.0.2.10", Port: 6443}, slog.New(slog.DiscardHandler)); err != nil {
+	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: APIServerEndpoint{IP: "192.0.2.10", Port: 6443}}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	n := int32(2)
