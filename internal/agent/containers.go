@@ -257,9 +257,10 @@ func (a *Agent) containerConfig(pod *corev1.Pod, c *corev1.Container, s podsync.
 	if err != nil {
 		return nil, err
 	}
-	var imageUID *int64
-	var imageUser string
-	if img != nil {
+	// As upstream's getImageUser: an image that names no user runs as
+	// root, so runAsNonRoot refuses it.
+	imageUID, imageUser := new(int64), ""
+	if img != nil && (img.UID != nil || img.Username != "") {
 		imageUID, imageUser = img.UID, img.Username
 	}
 	if err := podconfig.VerifyRunAsNonRoot(pod, c, imageUID, imageUser); err != nil {

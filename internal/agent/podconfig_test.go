@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff.dev/skiff/internal/agent"
@@ -277,11 +278,12 @@ func TestVolumesFailedMountThenUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, s, "FailedMount", `MountVolume.SetUp failed for volume "cfg" : configmap "later" not found`)
-	p := getPod(t, s.Client, "web")
-	if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil ||
-		p.Status.ContainerStatuses[0].State.Waiting.Reason != "ContainerCreating" || p.Status.Phase != corev1.PodPending {
-		t.Fatalf("status while the volume is missing: %+v", p.Status)
-	}
+	eventually(t, "ContainerCreating while the volume is missing", func() (bool, string) {
+		p := getPod(t, s.Client, "web")
+		ok := len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
+			p.Status.ContainerStatuses[0].State.Waiting.Reason == "ContainerCreating" && p.Status.Phase == corev1.PodPending
+		return ok, fmt.Sprintf("%+v", p.Status)
+	})
 
 	cm, err := s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "later"}, Data: map[string]string{"key": "v1"},
@@ -378,4 +380,83 @@ func TestDisableProbesForHollowNodes(t *testing.T) {
 	if err != nil || len(evs.Items) != 0 {
 		t.Errorf("Unhealthy events %v, %v", evs, err)
 	}
+}
+
+func TestSecurityResourcesPortsDNSAndHostname(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	dns, err := s.Client.CoreV1().Services("kube-system").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	sandboxes := map[string]*runtime.SandboxConfig{}
+	containers := map[string]*runtime.ContainerConfig{}
+	rt := fake.New(fake.Options{Behavior: func(sb *runtime.SandboxConfig, c *runtime.ContainerConfig) fake.Behavior {
+		mu.Lock()
+		sandboxes[sb.Name], containers[sb.Name] = sb, c
+		mu.Unlock()
+		return fake.Behavior{}
+	}})
+	runAgent(t, s, agent.Config{NodeName: "n1", Runtime: rt})
+
+	uid, yes := int64(1000), true
+	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	web := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "n1", Hostname: "h", Subdomain: "sub", Containers: []corev1.Container{{
+			Name: "app", Image: "busybox",
+			Ports:           []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080, Protocol: corev1.ProtocolTCP}},
+			Resources:       corev1.ResourceRequirements{Limits: limits, Requests: limits},
+			SecurityContext: &corev1.SecurityContext{RunAsUser: &uid, RunAsNonRoot: &yes, ReadOnlyRootFilesystem: &yes},
+		}}},
+	}
+	root := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "root", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "n1", SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes},
+			Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+	}
+	for _, p := range []*corev1.Pod{web, root} {
+		if _, err := s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "web Running", func() (bool, string) {
+		p := getPod(t, s.Client, "web")
+		return p.Status.Phase == corev1.PodRunning, fmt.Sprintf("%+v", p.Status)
+	})
+	if q := getPod(t, s.Client, "web").Status.QOSClass; q != corev1.PodQOSGuaranteed {
+		t.Errorf("qosClass %q", q)
+	}
+	mu.Lock()
+	sb, c := sandboxes["web"], containers["web"]
+	mu.Unlock()
+	if sb.Hostname != "h" || len(sb.Ports) != 1 || sb.Ports[0].HostPort != 8080 || sb.Ports[0].ContainerPort != 80 {
+		t.Errorf("sandbox hostname %q ports %+v", sb.Hostname, sb.Ports)
+	}
+	if sb.DNS == nil || strings.Join(sb.DNS.Servers, ",") != dns.Spec.ClusterIP ||
+		!strings.HasPrefix(strings.Join(sb.DNS.Searches, " "), "default.svc.cluster.local svc.cluster.local cluster.local") ||
+		strings.Join(sb.DNS.Options, ",") != "ndots:5" {
+		t.Errorf("dns %+v, want server %s", sb.DNS, dns.Spec.ClusterIP)
+	}
+	if sc := c.Security; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 1000 || !sc.ReadOnlyRootFilesystem {
+		t.Errorf("security %+v", c.Security)
+	}
+	if r := c.Resources; r == nil || r.MemoryLimit != 64<<20 || r.CPUQuota != 50000 || r.CPUShares != 512 || r.OOMScoreAdj != -997 {
+		t.Errorf("resources %+v", c.Resources)
+	}
+
+	p := getPod(t, s.Client, "root")
+	want := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: app)", "root_default("+string(p.UID)+")")
+	eventually(t, "root refused", func() (bool, string) {
+		p := getPod(t, s.Client, "root")
+		if len(p.Status.ContainerStatuses) == 0 {
+			return false, "no statuses"
+		}
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError" && w.Message == want, fmt.Sprintf("%+v", p.Status.ContainerStatuses[0].State)
+	})
 }
