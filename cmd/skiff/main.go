@@ -63,6 +63,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.NodeName, "node-name", "", "name of this machine's node (default: the hostname)")
 	f.StringVar(&opts.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI endpoint of an existing runtime (unix:///path); default: start containerd")
 	f.IntVar(&opts.SimulateNodes, "simulate-nodes", 0, "also run this many simulated nodes (<node-name>-sim-<i>) in this process")
+	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this machine's node, where its agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
+	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
+	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
 	return cmd
 }
 

@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,6 +22,7 @@ import (
 	"skiff.dev/skiff/internal/agent/containerd"
 	agentruntime "skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/runtime/fake"
+	agentserver "skiff.dev/skiff/internal/agent/server"
 	"skiff.dev/skiff/internal/auth/pki"
 )
 
@@ -36,6 +41,56 @@ type AgentOptions struct {
 	Simulate int
 	// NoLocalNode runs only the simulated nodes.
 	NoLocalNode bool
+	// NodeIP is the local node's InternalIP, where its HTTPS server
+	// listens (port 10250); empty: the address of the interface that
+	// holds the default route.
+	NodeIP string
+	// PodCIDR is the local node's pod network; empty: the Node's
+	// spec.podCIDR, or a /24 of 10.42.0.0/16 the agent picks.
+	PodCIDR string
+	// BridgeName is the pods' Linux bridge of a supervised containerd;
+	// empty: skiff0. Two nodes on one machine need two bridges.
+	BridgeName string
+	// Serving is the local node's HTTPS identity, without which the API
+	// server cannot reach it for logs, exec, attach and port-forward.
+	Serving ServingIdentity
+}
+
+// ServingIdentity is how the local node's HTTPS server (upstream's
+// kubelet port 10250) gets its certificate and verifies its callers.
+// Until bootstrap tokens let an agent ask the server for a certificate,
+// it either holds the cluster CA (the server's in-process node, or an
+// agent given the server's data directory) or is given files.
+type ServingIdentity struct {
+	// CA, if set, signs a serving certificate for the node's IP and
+	// names at start, and is the default ClientCAs.
+	CA *pki.CA
+	// CertFile and KeyFile are a serving certificate and key signed by
+	// the cluster CA (kubelet's --tls-cert-file, --tls-private-key-file),
+	// used when CA is nil.
+	CertFile, KeyFile string
+	// ClientCAs verifies the API server's client certificate.
+	ClientCAs *x509.CertPool
+}
+
+func (s ServingIdentity) configured() bool {
+	return s.CA != nil || s.CertFile != ""
+}
+
+// certificate returns the serving certificate for hosts.
+func (s ServingIdentity) certificate(hosts []string) (tls.Certificate, error) {
+	if s.CA != nil {
+		certPEM, keyPEM, err := s.CA.SignServing(hosts)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("sign the node's serving certificate: %w", err)
+		}
+		return tls.X509KeyPair(certPEM, keyPEM)
+	}
+	c, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load the node's serving certificate: %w", err)
+	}
+	return c, nil
 }
 
 // NodeConfigFunc returns the client config a node authenticates with.
@@ -88,14 +143,30 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	if err != nil {
 		return err
 	}
-	cidr, err := agent.SettlePodCIDR(ctx, client, opts.NodeName, "")
+	cidr, err := agent.SettlePodCIDR(ctx, client, opts.NodeName, opts.PodCIDR)
 	if err != nil {
 		return err
+	}
+	nodeIP := opts.NodeIP
+	if nodeIP == "" {
+		nodeIP = defaultNodeIP()
+	}
+	// Listen before anything starts: a node whose port is taken cannot
+	// serve logs or exec, which upstream's kubelet treats as fatal too.
+	var ln net.Listener
+	if opts.Serving.configured() {
+		addr := net.JoinHostPort(nodeIP, strconv.Itoa(agentserver.Port))
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("node server: listen on %s: %w", addr, err)
+		}
+		defer ln.Close()
+	} else {
+		log.Warn("the node has no serving certificate: kubectl logs, exec, attach and port-forward will not reach it")
 	}
 	agentDir := filepath.Join(opts.DataDir, "agent")
 	endpoint := opts.ContainerRuntimeEndpoint
 	if endpoint == "" {
-		proc, err := containerd.Start(ctx, containerd.Options{DataDir: opts.DataDir, PodCIDR: cidr.String(), Logger: log})
+		proc, err := containerd.Start(ctx, containerd.Options{DataDir: opts.DataDir, PodCIDR: cidr.String(), BridgeName: opts.BridgeName, Logger: log})
 		if err != nil {
 			return fmt.Errorf("start containerd: %w", err)
 		}
@@ -112,11 +183,80 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	} else if len(names) > 0 {
 		log.Info("imported images", "images", names)
 	}
-	a, err := agent.New(agent.Config{NodeName: opts.NodeName, Client: client, Runtime: rt, DataDir: agentDir, PodCIDR: cidr.String(), Log: slog.Default()})
+	a, err := agent.New(agent.Config{
+		NodeName: opts.NodeName, Client: client, Runtime: rt, DataDir: agentDir,
+		NodeIP: nodeIP, PodCIDR: cidr.String(), Log: slog.Default(),
+	})
 	if err != nil {
 		return err
 	}
+	if ln == nil {
+		return a.Run(ctx)
+	}
+	srv, tlsConfig, err := nodeServer(opts, nodeIP, a, rt)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln, tlsConfig); err != nil && ctx.Err() == nil {
+			log.Error("node server stopped", "err", err)
+		}
+	})
+	log.Info("node server listening", "address", ln.Addr().String())
 	return a.Run(ctx)
+}
+
+// nodeServer is the local node's HTTPS server, with a certificate for
+// the node's IP, its name and the machine's hostname (the addresses the
+// API server may dial, see apiserver's agentURL).
+func nodeServer(opts AgentOptions, nodeIP string, a *agent.Agent, rt *agentruntime.CRI) (*agentserver.Server, *tls.Config, error) {
+	hosts := []string{nodeIP, opts.NodeName}
+	if h, err := os.Hostname(); err == nil && !strings.EqualFold(h, opts.NodeName) {
+		hosts = append(hosts, strings.ToLower(h))
+	}
+	cert, err := opts.Serving.certificate(hosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	clientCAs := opts.Serving.ClientCAs
+	if clientCAs == nil && opts.Serving.CA != nil {
+		clientCAs = opts.Serving.CA.Pool()
+	}
+	if clientCAs == nil {
+		return nil, nil, errors.New("node server: no client CA to verify the API server with")
+	}
+	srv, err := agentserver.New(agentserver.Config{
+		Lookup:  agentserver.StatusLookup{Pods: a.Pod, Runtime: rt},
+		Runtime: rt,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, agentserver.TLSConfig(cert, clientCAs), nil
+}
+
+// defaultNodeIP is the address of the interface that holds the default
+// route (no packet is sent), else the first usable interface address:
+// what the agent itself would pick, decided here so the serving
+// certificate and the listener match the Node's InternalIP.
+func defaultNodeIP() string {
+	if c, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
+		defer c.Close()
+		if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && !ua.IP.IsLoopback() {
+			return ua.IP.String()
+		}
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, ad := range addrs {
+		if n, ok := ad.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	return "127.0.0.1"
 }
 
 // SimulatedMachine is what a simulated node reports: a roomy hollow
@@ -187,18 +327,29 @@ func nodeComponentConfig(p *pki.ServerPKI) NodeConfigFunc {
 // startServerAgents starts `skiff server`'s node agents in the
 // background: the machine's node unless --disable-agent, and
 // --simulate-nodes simulated ones. A local node whose runtime is missing
-// is logged, not fatal: the control plane still serves.
-func startServerAgents(ctx context.Context, p *pki.ServerPKI, opts ServerOptions) {
+// is logged, not fatal: the control plane still serves. The returned
+// function waits, once ctx has ended, until the agents and their
+// containerd have stopped.
+//
+// Stopping the server leaves its pods' containers running, as k3s does:
+// their shims outlive containerd, and the next start adopts them. To
+// remove them, delete the pods (or drain the node) before stopping.
+func startServerAgents(ctx context.Context, p *pki.ServerPKI, opts ServerOptions) (wait func()) {
 	if opts.DisableAgent && opts.SimulateNodes == 0 {
-		return
+		return func() {}
 	}
 	aopts := AgentOptions{
 		DataDir: opts.DataDir, NodeName: opts.NodeName, ContainerRuntimeEndpoint: opts.ContainerRuntimeEndpoint,
 		Simulate: opts.SimulateNodes, NoLocalNode: opts.DisableAgent,
+		NodeIP: opts.NodeIP, PodCIDR: opts.PodCIDR, BridgeName: opts.BridgeName,
+		Serving: ServingIdentity{CA: p.CA},
 	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := RunAgents(ctx, aopts, nodeComponentConfig(p)); err != nil && ctx.Err() == nil {
 			slog.Error("node agent not running: this server has no node of its own (use --disable-agent to run without one)", "err", err)
 		}
 	}()
+	return func() { <-done }
 }

@@ -18,7 +18,6 @@ import (
 	agentserver "skiff.dev/skiff/internal/agent/server"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
-	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
@@ -40,6 +39,8 @@ type ServerOptions struct {
 	NodeName                 string
 	ContainerRuntimeEndpoint string
 	SimulateNodes            int
+	NodeIP, PodCIDR          string
+	BridgeName               string
 	// Ready, if set, is closed once the server serves requests.
 	Ready chan<- struct{}
 }
@@ -72,11 +73,12 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
+	rbacw := newRBACWiring()
 	srv, err := apiserver.New(apiserver.Config{
 		Store:            store,
-		Resources:        builtin.Resources(),
+		Resources:        rbacw.resources(builtin.Resources()),
 		Authenticator:    authn.NewX509Authenticator(p.CA.Pool()),
-		Authorizer:       authz.Union{authz.Superusers{Group: "system:masters"}},
+		Authorizer:       rbacw.authorizer,
 		SecurePort:       opts.SecurePort,
 		KubeletClientTLS: kubeletTLS,
 	})
@@ -105,10 +107,23 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		_ = httpSrv.Close()
 		return err
 	}
+	rbacAdmin, err := componentConfig(p, "system:apiserver")
+	if err != nil {
+		_ = httpSrv.Close()
+		return err
+	}
+	if err := rbacw.start(sctx, srv, rbacAdmin); err != nil {
+		_ = httpSrv.Close()
+		return fmt.Errorf("start rbac: %w", err)
+	}
 	if err := runControllers(sctx, p); err != nil {
 		return fmt.Errorf("start controllers: %w", err)
 	}
-	startServerAgents(sctx, p, opts)
+	waitAgents := startServerAgents(sctx, p, opts)
+	// On any return: stop the agents (and their containerd) first,
+	// while the API still serves them, then the rest.
+	defer waitAgents()
+	defer cancel()
 	if err := runScheduler(sctx, p); err != nil {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
@@ -126,6 +141,8 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
+	cancel()
+	waitAgents()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = httpSrv.Shutdown(shutdownCtx)

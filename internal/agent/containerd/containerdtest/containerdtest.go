@@ -141,37 +141,52 @@ func (n *Node) cleanup(t testing.TB) {
 	}
 	if n.Process != nil {
 		n.Process.Stop()
+		Sweep(t, n.DataDir, n.Process.Socket(), n.Bridge)
+	} else {
+		Sweep(t, n.DataDir, "", n.Bridge)
 	}
-	// Whatever is left (the test broke containerd): containers, then
-	// their shims, then mounts.
-	runcRoot := filepath.Join(n.DataDir, "agent", "containerd", "state", "runc", "k8s.io")
+}
+
+// Sweep removes what a stopped node's containerd can leave behind when
+// its pods were not removed through the CRI (a broken test, or a server
+// stopped with pods running, which keeps them as k3s does): runc
+// containers under dataDir's state, the shims serving socket (empty:
+// none), every mount at or below dataDir (root file systems, network
+// namespaces), the socket's directory under /run/skiff and the bridge
+// (empty: none). It returns how many containers, shims and mounts it
+// found, so a caller that expected none can say so.
+func Sweep(t testing.TB, dataDir, socket, bridge string) (leftovers int) {
+	t.Helper()
+	runcRoot := filepath.Join(dataDir, "agent", "containerd", "state", "runc", "k8s.io")
 	if ents, err := os.ReadDir(runcRoot); err == nil {
 		for _, e := range ents {
+			leftovers++
 			if out, err := exec.Command("runc", "--root", runcRoot, "delete", "--force", e.Name()).CombinedOutput(); err != nil {
 				t.Logf("clean-up: runc delete %s: %v: %s", e.Name(), err, out)
 			}
 		}
 	}
-	if n.Process != nil {
-		killShims(t, n.Process.Socket())
+	if socket != "" {
+		leftovers += killShims(t, socket)
 		// A deep data directory puts the sockets under /run/skiff.
-		if sock := n.Process.Socket(); strings.HasPrefix(sock, "/run/skiff/") {
-			_ = os.RemoveAll(filepath.Dir(sock))
+		if strings.HasPrefix(socket, "/run/skiff/") {
+			_ = os.RemoveAll(filepath.Dir(socket))
 		}
 	}
-	unmountUnder(t, n.DataDir)
-	if n.Bridge != "" {
-		if _, err := net.InterfaceByName(n.Bridge); err == nil {
-			if out, err := exec.Command("ip", "link", "delete", n.Bridge).CombinedOutput(); err != nil {
-				t.Logf("clean-up: delete bridge %s: %v: %s", n.Bridge, err, out)
+	leftovers += unmountUnder(t, dataDir)
+	if bridge != "" {
+		if _, err := net.InterfaceByName(bridge); err == nil {
+			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
+				t.Logf("clean-up: delete bridge %s: %v: %s", bridge, err, out)
 			}
 		}
 	}
+	return leftovers
 }
 
 // killShims kills the containerd shims that serve the containerd at
 // socket (their command line names it), which only a broken test leaves.
-func killShims(t testing.TB, socket string) {
+func killShims(t testing.TB, socket string) (killed int) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -187,17 +202,19 @@ func killShims(t testing.TB, socket string) {
 				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 				t.Logf("clean-up: killing leftover shim %d", pid)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killed++
 				break
 			}
 		}
 	}
+	return killed
 }
 
 // unmountUnder detaches every mount at or below dir, deepest first.
-func unmountUnder(t testing.TB, dir string) {
+func unmountUnder(t testing.TB, dir string) (found int) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return
+		return 0
 	}
 	defer f.Close()
 	var mounts []string
@@ -214,10 +231,12 @@ func unmountUnder(t testing.TB, dir string) {
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
 	for _, mp := range mounts {
+		t.Logf("clean-up: unmounting leftover %s", mp)
 		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {
 			t.Logf("clean-up: unmount %s: %v", mp, err)
 		}
 	}
+	return len(mounts)
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).
@@ -292,4 +311,12 @@ func lastLines(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// FreeCIDR picks a random /24 in 10.128.0.0/9 that no interface of the
+// machine overlaps, for a node's pod network that must not meet another
+// test's.
+func FreeCIDR(t testing.TB) netip.Prefix {
+	t.Helper()
+	return freeCIDR(t)
 }
