@@ -28,6 +28,7 @@ import (
 	"skiff.dev/skiff/internal/controller/kubernetesendpoints"
 	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/controller/replicaset"
+	"skiff.dev/skiff/internal/controller/resourcequota"
 	"skiff.dev/skiff/internal/controller/serviceaccount"
 )
 
@@ -52,6 +53,7 @@ const (
 	serviceAccountWorkers = 1
 	nodeLifecycleWorkers  = 2
 	disruptionWorkers     = 2
+	resourceQuotaWorkers  = 5
 )
 
 // APIServerEndpoint is where pods reach the API server: the address and
@@ -83,9 +85,9 @@ func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Log
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
 // garbage collector, Endpoints, EndpointSlice, the kubernetes service's
 // endpoints at opts.APIServer, default ServiceAccounts, node lifecycle
-// with taint-based eviction, disruption budgets) as cfg's user while
-// this server holds the kube-system/kube-controller-manager Lease, so that
-// several servers never run them twice. Each term gets fresh informers
+// with taint-based eviction, disruption budgets, resource quota usage) as
+// cfg's user while this server holds the kube-system/kube-controller-manager
+// Lease, so that several servers never run them twice. Each term gets fresh informers
 // and queues; a lost lease stops them. It returns at once.
 func runControllerManager(ctx context.Context, cfg *rest.Config, opts ControllerManagerOptions, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
@@ -163,6 +165,10 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	if err != nil {
 		return fmt.Errorf("disruption controller: %w", err)
 	}
+	rq, err := resourcequota.New(client, factory, log.With("controller", "resourcequota"))
+	if err != nil {
+		return fmt.Errorf("resourcequota controller: %w", err)
+	}
 	var kep *kubernetesendpoints.Controller
 	if opts.APIServer.IP != "" {
 		if kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
@@ -178,6 +184,7 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	go func() { _ = sa.Run(ctx, serviceAccountWorkers) }()
 	go func() { _ = nl.Run(ctx, nodeLifecycleWorkers) }()
 	go func() { _ = dis.Run(ctx, disruptionWorkers) }()
+	go func() { _ = rq.Run(ctx, resourceQuotaWorkers) }()
 	if kep != nil {
 		go func() { _ = kep.Run(ctx) }()
 	}
