@@ -26,6 +26,7 @@ import (
 	"skiff.dev/skiff/internal/apiserver/openapi"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
+	"skiff.dev/skiff/internal/auth/impersonation"
 	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/watchcache"
@@ -163,6 +164,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) buildChain() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.withAuthorization(h)
+	// kubectl --as: the authenticated user acts as another, if allowed.
+	h = impersonation.WithImpersonation(h, s.cfg.Authorizer)
 	h = authn.WithAuthentication(h, s.cfg.Authenticator, func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 	})

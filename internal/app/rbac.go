@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync/atomic"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -13,7 +12,6 @@ import (
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/impersonation"
 	"skiff.dev/skiff/internal/auth/rbac"
 	"skiff.dev/skiff/internal/auth/rbac/aggregation"
 	"skiff.dev/skiff/internal/auth/rbac/bootstrap"
@@ -61,22 +59,6 @@ func (w *rbacWiring) resources(base []registry.Resource) []registry.Resource {
 	return append(out, accessreview.Resources(accessreview.Config{
 		Authorizer: w.authorizer, Rules: w.resolver, SuperuserGroup: authn.GroupMasters,
 	})...)
-}
-
-// authenticator is the API server's: it takes the user the outer filters
-// (authentication, then impersonation; see handler) put on the request.
-func (w *rbacWiring) authenticator() authn.Authenticator {
-	return authn.AuthenticatorFunc(func(r *http.Request) (*authn.User, bool, error) {
-		u := authn.UserFrom(r.Context())
-		return u, u != nil, nil
-	})
-}
-
-// handler authenticates with a, then applies impersonation, in front of
-// the API server. A request that fails authentication reaches srv without
-// a user, which answers 401 in its own format.
-func (w *rbacWiring) handler(srv http.Handler, a authn.Authenticator) http.Handler {
-	return authn.WithAuthentication(impersonation.WithImpersonation(srv, w.authorizer), a, srv.ServeHTTP)
 }
 
 // start points RBAC at the server's caches, then reconciles the bootstrap

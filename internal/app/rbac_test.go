@@ -63,7 +63,7 @@ func startRBACServer(t testing.TB) *rbacServer {
 	w := newRBACWiring()
 	srv, err := apiserver.New(apiserver.Config{
 		Store: st, Resources: w.resources(builtin.Resources()), SecurePort: 6443,
-		Authenticator: w.authenticator(), Authorizer: w.authorizer,
+		Authenticator: authn.NewX509Authenticator(ca.Pool()), Authorizer: w.authorizer,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func startRBACServer(t testing.TB) *rbacServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(w.handler(srv, authn.NewX509Authenticator(ca.Pool())))
+	hs := httptest.NewUnstartedServer(srv)
 	hs.TLS = authn.TLSConfig(cert, ca.Pool())
 	hs.EnableHTTP2 = true
 	hs.StartTLS()
