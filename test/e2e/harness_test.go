@@ -5,7 +5,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,9 +19,16 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff.dev/skiff/internal/agent/containerd"
+	"skiff.dev/skiff/internal/agent/containerd/containerdtest"
+	"skiff.dev/skiff/internal/agent/runtime"
+	"skiff.dev/skiff/internal/testimages"
 )
 
 var (
@@ -70,6 +80,9 @@ type server struct {
 	cmd        *exec.Cmd
 	logs       *bytes.Buffer
 	extraArgs  []string
+	// node is set when the server runs its own node agent
+	// (startServerWithAgent).
+	node *agentNode
 }
 
 func freePort(t *testing.T) int {
@@ -95,8 +108,11 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	args := append([]string{"server", "--data-dir", s.dataDir, "--secure-port", fmt.Sprint(s.port),
-		"--bind-address", "127.0.0.1", "--disable-agent"}, s.extraArgs...)
+	args := []string{"server", "--data-dir", s.dataDir, "--secure-port", fmt.Sprint(s.port), "--bind-address", "127.0.0.1"}
+	if s.node == nil {
+		args = append(args, "--disable-agent")
+	}
+	args = append(args, s.extraArgs...)
 	s.cmd = exec.Command(skiffBin, args...)
 	s.logs = &bytes.Buffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
@@ -141,9 +157,14 @@ func (s *server) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
+	// A node agent stops its containerd, which may take 10 s.
+	grace := 10 * time.Second
+	if s.node != nil {
+		grace = 30 * time.Second
+	}
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(grace):
 		_ = s.cmd.Process.Kill()
 		<-done
 	}
@@ -202,4 +223,201 @@ func (s *server) mustKubectl(stdin string, args ...string) string {
 		s.t.Fatalf("kubectl %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
 	}
 	return out
+}
+
+// agentNode is the node of a server started with its own agent.
+type agentNode struct {
+	name    string
+	ip      string
+	socket  string // the supervised containerd's CRI socket
+	bridge  string
+	podCIDR string
+}
+
+// startServerWithAgent starts skiff with its node agent, on a containerd
+// the agent supervises, as a user runs `skiff server`: the test images
+// (busybox, the Go HTTP server) are imported from <data-dir>/agent/images
+// at start. It skips unless root with containerd, runc and ctr.
+//
+// The node gets its own name, a loopback InternalIP (so the agent's port
+// 10250 is free beside other tests' nodes), pod CIDR and bridge. The data
+// directory is short (/tmp/skfNNN): containerd's sockets and the shims'
+// paths must fit sun_path.
+//
+// When the test ends, every workload is deleted through the API and the
+// test waits until containerd holds no sandbox, so the agent's own
+// clean-up (stop, remove, unmount, release the address) is what runs;
+// then the server stops, and anything left (shims, containers, mounts,
+// the bridge) is swept and reported as an error.
+func startServerWithAgent(t *testing.T, extraArgs ...string) *server {
+	t.Helper()
+	containerdtest.Skip(t)
+	dir, err := os.MkdirTemp("", "skf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	images := filepath.Join(dir, "agent", "images")
+	if err := os.MkdirAll(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"busybox.tar": testimages.Busybox(t), "http.tar": testimages.GoHTTP(t)} {
+		copyFile(t, src, filepath.Join(images, name))
+	}
+	endpoint, err := containerd.Endpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := randomHex(t, 3)
+	n := &agentNode{
+		name:    "e2e-" + suffix,
+		ip:      freeLoopbackIP(t),
+		socket:  strings.TrimPrefix(endpoint, "unix://"),
+		bridge:  "ske" + suffix,
+		podCIDR: containerdtest.FreeCIDR(t).String(),
+	}
+	s := &server{t: t, dataDir: dir, port: freePort(t), node: n}
+	s.kubeconfig = filepath.Join(dir, "kubeconfig")
+	s.extraArgs = append([]string{"--node-name", n.name, "--node-ip", n.ip, "--pod-cidr", n.podCIDR, "--cni-bridge", n.bridge}, extraArgs...)
+	t.Cleanup(func() {
+		s.removeWorkloads()
+		s.stop()
+		if left := containerdtest.Sweep(t, dir, n.socket, n.bridge); left > 0 {
+			t.Errorf("%d containers, shims or mounts were left after the pods were deleted and the server stopped", left)
+		}
+	})
+	s.start()
+	s.waitNodeReady()
+	return s
+}
+
+// waitNodeReady waits until the agent's Node is Ready.
+func (s *server) waitNodeReady() {
+	s.t.Helper()
+	cs := s.clientset()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		node, err := cs.CoreV1().Nodes().Get(context.Background(), s.node.name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return
+				}
+			}
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("node %s did not become Ready; logs:\n%s", s.node.name, s.logs.String())
+}
+
+// runtime connects to the node's containerd; closed when the test ends.
+func (s *server) runtime() *runtime.CRI {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt, err := runtime.NewCRI(ctx, "unix://"+s.node.socket)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = rt.Close() })
+	return rt
+}
+
+// sandboxes lists the node's pod sandboxes.
+func (s *server) sandboxes(rt *runtime.CRI) []*runtime.Sandbox {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sbs, err := rt.ListSandboxes(ctx)
+	if err != nil {
+		s.t.Fatalf("list sandboxes: %v", err)
+	}
+	return sbs
+}
+
+// removeWorkloads deletes every workload and pod through the API and
+// waits until the node's containerd has no sandbox left.
+func (s *server) removeWorkloads() {
+	if s.cmd == nil {
+		return
+	}
+	if _, errOut, err := s.kubectl("", "delete", "deployments,replicasets,pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false"); err != nil {
+		s.t.Errorf("clean-up: kubectl delete: %v: %s", err, errOut)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rt, err := runtime.NewCRI(ctx, "unix://"+s.node.socket)
+	cancel()
+	if err != nil {
+		s.t.Errorf("clean-up: %v", err)
+		return
+	}
+	defer rt.Close()
+	deadline := time.Now().Add(90 * time.Second)
+	var sbs []*runtime.Sandbox
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sbs, err = rt.ListSandboxes(ctx)
+		cancel()
+		if err == nil && len(sbs) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var names []string
+	for _, sb := range sbs {
+		names = append(names, fmt.Sprintf("%s/%s (state %d)", sb.Namespace, sb.Name, sb.State))
+	}
+	s.t.Errorf("clean-up: the agent did not remove the sandboxes of deleted pods: %v (err %v)", names, err)
+}
+
+// freeLoopbackIP is a random 127.x.y.z whose port 10250 is free.
+func freeLoopbackIP(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		b := make([]byte, 3)
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		ip := fmt.Sprintf("127.%d.%d.%d", 1+int(b[0])%250, b[1], 1+int(b[2])%250)
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "10250"))
+		if err == nil {
+			l.Close()
+			return ip
+		}
+	}
+	t.Fatal("no free loopback address for the node")
+	return ""
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
