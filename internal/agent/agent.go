@@ -240,6 +240,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.relist(ctx) })
 	wg.Go(func() { a.probeUpdates(ctx) })
+	a.adoptPodDirs(ctx)
 	<-ctx.Done()
 	return nil
 }

@@ -460,3 +460,17 @@ func TestSecurityResourcesPortsDNSAndHostname(t *testing.T) {
 		return w != nil && w.Reason == "CreateContainerConfigError" && w.Message == want, fmt.Sprintf("%+v", p.Status.ContainerStatuses[0].State)
 	})
 }
+
+func TestOrphanedPodDirectoryRemoved(t *testing.T) {
+	s := testserver.Start(t)
+	dataDir := t.TempDir()
+	orphan := filepath.Join(dataDir, "pods", "0d4f6a52-0000-4000-8000-000000000001")
+	if err := os.MkdirAll(filepath.Join(orphan, "volumes", "kubernetes.io~empty-dir", "scratch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, s, agent.Config{NodeName: "n1", Runtime: fake.New(fake.Options{}), DataDir: dataDir})
+	eventually(t, "orphaned pod directory removed", func() (bool, string) {
+		_, err := os.Stat(orphan)
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+}

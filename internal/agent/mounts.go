@@ -52,6 +52,29 @@ func (a *Agent) tearDownVolumes(uid types.UID) {
 	}
 }
 
+// adoptPodDirs wakes a worker for every pod directory on the node, so
+// that those of pods deleted while the agent was down (and whose
+// containers are gone, so relist does not see them) are torn down: the
+// worker finds no pod and cleans up. Workers of live pods are woken
+// anyway.
+func (a *Agent) adoptPodDirs(ctx context.Context) {
+	if a.volumes == nil {
+		return
+	}
+	entries, err := os.ReadDir(filepath.Join(a.cfg.DataDir, "pods"))
+	if err != nil {
+		if !os.IsNotExist(err) {
+			a.log.Warn("list pod directories", "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			a.wake(ctx, types.UID(e.Name()))
+		}
+	}
+}
+
 // mounts are a container's bind mounts: its volumeMounts, and the
 // agent-managed /etc/hosts unless the container mounts its own.
 func (a *Agent) mounts(pod *corev1.Pod, c *corev1.Container, env []runtime.KeyValue, podIPs []string) ([]runtime.Mount, error) {
