@@ -225,7 +225,8 @@ func (s *server) mustKubectl(stdin string, args ...string) string {
 	return out
 }
 
-// agentNode is the node of a server started with its own agent.
+// agentNode is a real node: a server's own (startServerWithAgent) or a
+// skiff agent's (startAgent).
 type agentNode struct {
 	name    string
 	ip      string
@@ -251,6 +252,28 @@ type agentNode struct {
 // the bridge) is swept and reported as an error.
 func startServerWithAgent(t *testing.T, extraArgs ...string) *server {
 	t.Helper()
+	dir, n := newAgentNode(t)
+	s := &server{t: t, dataDir: dir, port: freePort(t), node: n}
+	s.kubeconfig = filepath.Join(dir, "kubeconfig")
+	s.extraArgs = append(n.flags(), extraArgs...)
+	t.Cleanup(func() {
+		s.removeWorkloads(n.socket)
+		s.stop()
+		if left := containerdtest.Sweep(t, dir, n.socket, n.bridge); left > 0 {
+			t.Errorf("%d containers, shims or mounts were left after the pods were deleted and the server stopped", left)
+		}
+	})
+	s.start()
+	s.waitNodeReady(n.name)
+	return s
+}
+
+// newAgentNode prepares a real node: a short data directory holding the
+// test images in agent/images, removed when the test ends, and the
+// node's own name, loopback InternalIP, pod CIDR and bridge. It skips
+// unless root with containerd, runc and ctr.
+func newAgentNode(t *testing.T) (dataDir string, n *agentNode) {
+	t.Helper()
 	containerdtest.Skip(t)
 	dir, err := os.MkdirTemp("", "skf")
 	if err != nil {
@@ -269,35 +292,64 @@ func startServerWithAgent(t *testing.T, extraArgs ...string) *server {
 		t.Fatal(err)
 	}
 	suffix := randomHex(t, 3)
-	n := &agentNode{
+	return dir, &agentNode{
 		name:    "e2e-" + suffix,
 		ip:      freeLoopbackIP(t),
 		socket:  strings.TrimPrefix(endpoint, "unix://"),
 		bridge:  "ske" + suffix,
 		podCIDR: containerdtest.FreeCIDR(t).String(),
 	}
-	s := &server{t: t, dataDir: dir, port: freePort(t), node: n}
-	s.kubeconfig = filepath.Join(dir, "kubeconfig")
-	s.extraArgs = append([]string{"--node-name", n.name, "--node-ip", n.ip, "--pod-cidr", n.podCIDR, "--cni-bridge", n.bridge}, extraArgs...)
-	t.Cleanup(func() {
-		s.removeWorkloads()
-		s.stop()
-		if left := containerdtest.Sweep(t, dir, n.socket, n.bridge); left > 0 {
-			t.Errorf("%d containers, shims or mounts were left after the pods were deleted and the server stopped", left)
-		}
-	})
-	s.start()
-	s.waitNodeReady()
-	return s
 }
 
-// waitNodeReady waits until the agent's Node is Ready.
-func (s *server) waitNodeReady() {
+// flags are the node's flags for skiff server or skiff agent.
+func (n *agentNode) flags() []string {
+	return []string{"--node-name", n.name, "--node-ip", n.ip, "--pod-cidr", n.podCIDR, "--cni-bridge", n.bridge}
+}
+
+// startAgent runs `skiff agent` as another node of s, as a user joins a
+// machine: the admin kubeconfig, and the server's data directory for the
+// cluster CA that signs the agent's serving certificate. Its clean-up
+// deletes every workload, waits until the agent removed its sandboxes,
+// stops it and sweeps what is left, as startServerWithAgent's.
+func startAgent(t *testing.T, s *server) *agentNode {
+	t.Helper()
+	dir, n := newAgentNode(t)
+	args := append([]string{"agent", "--kubeconfig", s.kubeconfig, "--server-data-dir", s.dataDir, "--data-dir", dir}, n.flags()...)
+	cmd := exec.Command(skiffBin, args...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start skiff agent: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		s.removeWorkloads(n.socket)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("skiff agent logs:\n%s", logs.String())
+		}
+		if left := containerdtest.Sweep(t, dir, n.socket, n.bridge); left > 0 {
+			t.Errorf("%d containers, shims or mounts were left after the pods were deleted and the agent stopped", left)
+		}
+	})
+	s.waitNodeReady(n.name)
+	return n
+}
+
+// waitNodeReady waits until the Node is Ready.
+func (s *server) waitNodeReady(name string) {
 	s.t.Helper()
 	cs := s.clientset()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		node, err := cs.CoreV1().Nodes().Get(context.Background(), s.node.name, metav1.GetOptions{})
+		node, err := cs.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range node.Status.Conditions {
 				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
@@ -310,7 +362,7 @@ func (s *server) waitNodeReady() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("node %s did not become Ready; logs:\n%s", s.node.name, s.logs.String())
+	s.t.Fatalf("node %s did not become Ready; logs:\n%s", name, s.logs.String())
 }
 
 // runtime connects to the node's containerd; closed when the test ends.
@@ -339,8 +391,8 @@ func (s *server) sandboxes(rt *runtime.CRI) []*runtime.Sandbox {
 }
 
 // removeWorkloads deletes every workload and pod through the API and
-// waits until the node's containerd has no sandbox left.
-func (s *server) removeWorkloads() {
+// waits until the containerd at socket has no sandbox left.
+func (s *server) removeWorkloads(socket string) {
 	if s.cmd == nil {
 		return
 	}
@@ -349,7 +401,7 @@ func (s *server) removeWorkloads() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	rt, err := runtime.NewCRI(ctx, "unix://"+s.node.socket)
+	rt, err := runtime.NewCRI(ctx, "unix://"+socket)
 	cancel()
 	if err != nil {
 		s.t.Errorf("clean-up: %v", err)

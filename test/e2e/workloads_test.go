@@ -461,3 +461,30 @@ func (w *workloads) testDeletePod(t *testing.T) {
 	w.k(t, "", "delete", "pod", "doomed", "--timeout=60s")
 	w.waitNoSandbox(t, string(pod.UID))
 }
+
+// TestRemoteAgent joins a `skiff agent` to a server without a node of
+// its own, as a second machine would, and reaches its pod through the
+// API server: the agent's serving certificate, signed with the cluster
+// CA from --server-data-dir, must verify for logs and exec to work.
+func TestRemoteAgent(t *testing.T) {
+	s := startServer(t)
+	n := startAgent(t, s)
+	w := &workloads{s: s, cs: s.clientset()}
+	w.k(t, busyboxPod("remote", "echo hello from $(hostname); sleep 3600"), "apply", "-f", "-")
+	w.k(t, "", "wait", "--for=condition=Ready", "pod/remote", "--timeout=90s")
+	pod := w.waitPod(t, "remote", "bound to the agent's node", func(p *corev1.Pod) bool { return p.Spec.NodeName == n.name })
+	if pod.Status.HostIP != n.ip {
+		t.Errorf("hostIP %q, want the agent's --node-ip %s", pod.Status.HostIP, n.ip)
+	}
+	var logs string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs, "\n") && time.Now().Before(deadline) {
+		logs = w.k(t, "", "logs", "remote")
+	}
+	if logs != "hello from remote\n" {
+		t.Errorf("kubectl logs: %q", logs)
+	}
+	if out := w.k(t, "", "exec", "remote", "--", "cat", "/etc/hostname"); out != "remote\n" {
+		t.Errorf("kubectl exec cat /etc/hostname: %q", out)
+	}
+}
