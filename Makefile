@@ -4,15 +4,19 @@ GO ?= go
 KUBE_VERSION := v1.37.2
 BIN := $(CURDIR)/bin
 
-.PHONY: build tools test test-short bench fmt vet
+.PHONY: build tools kubectl helm test test-short bench fmt vet
 
 build:
 	$(GO) build -o $(BIN)/skiff ./cmd/skiff
 
 # The real kubectl and helm, built from their Go modules in tools/ (kept
 # out of the product's go.mod); kubectl stamped with the version it is.
-tools:
+tools: kubectl helm
+
+helm:
 	cd tools && $(GO) build -o $(BIN)/helm helm.sh/helm/v4/cmd/helm
+
+kubectl:
 	cd tools && $(GO) build -o $(BIN)/kubectl \
 		-ldflags "-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
 		./kubectl
