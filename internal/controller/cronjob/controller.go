@@ -11,6 +11,7 @@ package cronjob
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -36,6 +37,10 @@ type Controller struct {
 	loop     *reconcile.Loop
 	log      *slog.Logger
 	now      func() time.Time
+	// created holds the UIDs of the Jobs this controller created (until
+	// they are deleted), so that one it finds missing from a stale
+	// status.active is not reported as unexpected.
+	created sync.Map
 }
 
 // New builds the controller on a factory not yet started; now is its
@@ -60,7 +65,15 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	if _, err := jobInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.jobChanged,
 		UpdateFunc: func(_, cur any) { c.jobChanged(cur) },
-		DeleteFunc: c.jobChanged,
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if j, ok := obj.(*batchv1.Job); ok {
+				c.created.Delete(j.UID)
+			}
+			c.jobChanged(obj)
+		},
 	}); err != nil {
 		return nil, err
 	}

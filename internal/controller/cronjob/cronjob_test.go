@@ -260,3 +260,22 @@ func TestReplaceAndSuspend(t *testing.T) {
 	}()
 	waitJobs(t, env, "swap", fmt.Sprintf("swap-%d", m4.Unix()/60))
 }
+
+func TestForeignChildIsReportedAndTracked(t *testing.T) {
+	env, _ := start(t)
+	cj, err := env.Client.BatchV1().CronJobs("default").Create(env.Ctx, newCronJob("adopt", batchv1.AllowConcurrent), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	j := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "adopt-manual", Namespace: "default", Labels: map[string]string{"cron": "adopt"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: &yes}}},
+		Spec: cj.Spec.JobTemplate.Spec,
+	}
+	if _, err := env.Client.BatchV1().Jobs("default").Create(env.Ctx, j, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, env, "adopt", "UnexpectedJob: Saw a job that the controller did not create or forgot: adopt-manual")
+	waitActive(t, env, "adopt", "adopt-manual")
+}

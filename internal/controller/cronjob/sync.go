@@ -42,8 +42,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	requeue, syncErr := c.sync(ctx, cj, children)
 	if !apiequality.Semantic.DeepEqual(cached.Status, cj.Status) {
-		if err := c.writeStatus(ctx, cj); err != nil {
-			return err
+		if _, err := c.client.BatchV1().CronJobs(ns).UpdateStatus(ctx, cj, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update status of cronjob %s: %w", key, err)
 		}
 	}
 	if syncErr != nil {
@@ -54,28 +54,6 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	if requeue > 0 {
 		c.loop.AddAfter(key, requeue)
-	}
-	return nil
-}
-
-// writeStatus writes cj's status; on a conflict (a spec change since the
-// cache read) it writes the same status over a fresh copy: the status is
-// what this sync did (jobs created, deleted), which must not be lost.
-func (c *Controller) writeStatus(ctx context.Context, cj *batchv1.CronJob) error {
-	api := c.client.BatchV1().CronJobs(cj.Namespace)
-	_, err := api.UpdateStatus(ctx, cj, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		fresh, gerr := api.Get(ctx, cj.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return fmt.Errorf("get cronjob %s/%s: %w", cj.Namespace, cj.Name, gerr)
-		}
-		if fresh.UID == cj.UID {
-			fresh.Status = cj.Status
-			_, err = api.UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("update status of cronjob %s/%s: %w", cj.Namespace, cj.Name, err)
 	}
 	return nil
 }
@@ -105,7 +83,7 @@ func (c *Controller) sync(ctx context.Context, cj *batchv1.CronJob, children []*
 			removeActive(cj, j.UID)
 			c.recorder.Eventf(cj, corev1.EventTypeNormal, "SawCompletedJob", "Saw completed job: %s, condition: %v", j.Name, typ)
 		case !inActive[j.UID] && !done:
-			c.recorder.Eventf(cj, corev1.EventTypeWarning, "UnexpectedJob", "Saw a job that the controller did not create or forgot: %s", j.Name)
+			c.recordActive(cj, j)
 		}
 		if typ == batchv1.JobComplete && j.Status.CompletionTime != nil &&
 			(cj.Status.LastSuccessfulTime == nil || j.Status.CompletionTime.After(cj.Status.LastSuccessfulTime.Time)) {
@@ -202,6 +180,7 @@ func (c *Controller) sync(ctx context.Context, cj *batchv1.CronJob, children []*
 		}
 		return 0, fmt.Errorf("create job %s/%s: %w", cj.Namespace, name, err)
 	default:
+		c.created.Store(job.UID, struct{}{})
 		c.recorder.Eventf(cj, corev1.EventTypeNormal, "SuccessfulCreate", "Created job %v", job.Name)
 	}
 	cj.Status.Active = append(cj.Status.Active, corev1.ObjectReference{
@@ -210,6 +189,25 @@ func (c *Controller) sync(ctx context.Context, cj *batchv1.CronJob, children []*
 	})
 	cj.Status.LastScheduleTime = &metav1.Time{Time: *scheduled}
 	return next, nil
+}
+
+// recordActive puts a running child Job missing from status.active
+// there, and moves lastScheduleTime up to its scheduled time. Upstream
+// only reports such a Job (UnexpectedJob); Skiff also repairs the status,
+// because the usual cause is benign: a status write lost to a conflict,
+// or a sync on a CronJob cache that has not yet seen the previous sync's
+// write. A Job this controller did not create is still reported.
+func (c *Controller) recordActive(cj *batchv1.CronJob, j *batchv1.Job) {
+	if _, ours := c.created.Load(j.UID); !ours {
+		c.recorder.Eventf(cj, corev1.EventTypeWarning, "UnexpectedJob", "Saw a job that the controller did not create or forgot: %s", j.Name)
+	}
+	cj.Status.Active = append(cj.Status.Active, corev1.ObjectReference{
+		Kind: "Job", APIVersion: "batch/v1", Namespace: j.Namespace, Name: j.Name, UID: j.UID, ResourceVersion: j.ResourceVersion,
+	})
+	if at, err := time.Parse(time.RFC3339, j.Annotations[batchv1.CronJobScheduledTimestampAnnotation]); err == nil &&
+		(cj.Status.LastScheduleTime == nil || at.After(cj.Status.LastScheduleTime.Time)) {
+		cj.Status.LastScheduleTime = &metav1.Time{Time: at}
+	}
 }
 
 func removeActive(cj *batchv1.CronJob, uid types.UID) {
