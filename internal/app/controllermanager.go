@@ -69,7 +69,7 @@ type ControllerManagerOptions struct {
 	// APIServer is listed by the default/kubernetes service's endpoints.
 	APIServer APIServerEndpoint
 	// NodeLifecycle holds the node monitor's grace periods (zero:
-	// upstream's 40 s, 60 s at startup, checked every 5 s).
+	// upstream's 50 s, 60 s at startup, checked every 5 s).
 	NodeLifecycle nodelifecycle.Config
 }
 

@@ -42,7 +42,8 @@ import (
 type Config struct {
 	// MonitorGracePeriod is how long a node may go without a Lease
 	// renewal or status heartbeat before it is Unknown
-	// (--node-monitor-grace-period, 40 s).
+	// (--node-monitor-grace-period: 50 s since Kubernetes 1.32, 40 s
+	// before; kubernetes#121793).
 	MonitorGracePeriod time.Duration
 	// StartupGracePeriod replaces it for a node that never posted a
 	// Ready condition (--node-startup-grace-period, 60 s).
@@ -54,7 +55,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MonitorGracePeriod == 0 {
-		c.MonitorGracePeriod = 40 * time.Second
+		c.MonitorGracePeriod = 50 * time.Second
 	}
 	if c.StartupGracePeriod == 0 {
 		c.StartupGracePeriod = 60 * time.Second
