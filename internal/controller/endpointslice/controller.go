@@ -94,7 +94,20 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		c.loop.Add(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
 	}
 	if _, err := sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: onSlice, UpdateFunc: func(_, cur any) { onSlice(cur) }, DeleteFunc: onSlice,
+		AddFunc: onSlice, UpdateFunc: func(_, cur any) { onSlice(cur) },
+		DeleteFunc: func(obj any) {
+			// Once the cache has seen a slice go, no write of ours to it
+			// can still be on its way: stop waiting for one.
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+				c.mu.Lock()
+				delete(c.written[s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName]], s.Name)
+				c.mu.Unlock()
+			}
+			onSlice(obj)
+		},
 	}); err != nil {
 		return nil, err
 	}
