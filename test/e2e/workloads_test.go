@@ -39,7 +39,8 @@ func TestWorkloads(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		t.Run("DeploymentRolloutPortForwardScale", w.testDeployment)
 		t.Run("LogsExecCopy", w.testLogsExecCopy)
-		t.Run("PreviousLogsAndCrashLoop", w.testPreviousLogs)
+		t.Run("PreviousLogs", w.testPreviousLogs)
+		t.Run("CrashLoopBackOff", w.testCrashLoop)
 		t.Run("AttachWithStdin", w.testAttach)
 		t.Run("BadCommand", w.testBadCommand)
 		t.Run("MissingImage", w.testMissingImage)
@@ -332,6 +333,22 @@ func (w *workloads) testLogsExecCopy(t *testing.T) {
 }
 
 func (w *workloads) testPreviousLogs(t *testing.T) {
+	t.Parallel()
+	w.k(t, busyboxPod("restarter", `echo run $(cat /proc/sys/kernel/random/uuid); sleep 5; exit 3`), "apply", "-f", "-")
+	w.waitPod(t, "restarter", "a restart", func(p *corev1.Pod) bool {
+		st := containerStatus(p)
+		return st.RestartCount >= 1 && st.LastTerminationState.Terminated != nil && st.State.Running != nil
+	})
+	prev := w.k(t, "", "logs", "restarter", "--previous")
+	if !regexp.MustCompile(`^run [0-9a-f-]{36}\n$`).MatchString(prev) {
+		t.Fatalf("kubectl logs --previous: %q", prev)
+	}
+	if cur := w.k(t, "", "logs", "restarter"); cur == prev || !strings.HasPrefix(cur, "run ") {
+		t.Fatalf("kubectl logs after a restart: %q, previous %q: want the new run's line", cur, prev)
+	}
+}
+
+func (w *workloads) testCrashLoop(t *testing.T) {
 	// Known agent bug: its runtime state comes from CRI ListContainers,
 	// which carries no exit code, start or finish time, so an exited
 	// container shows exit code 0 with no reason and crash-loop back-off
@@ -339,23 +356,19 @@ func (w *workloads) testPreviousLogs(t *testing.T) {
 	// ContainerStatus for each container. Remove this skip with the fix.
 	t.Skip("agent: exited containers lack exit code, times and back-off (runtimeState uses ListContainers only)")
 	t.Parallel()
-	w.k(t, busyboxPod("restarter", `echo run $(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3`), "apply", "-f", "-")
+	w.k(t, busyboxPod("crasher", `echo crashing; exit 3`), "apply", "-f", "-")
 	// Upstream restarts at once after the first exit, then backs off
 	// (10 s, doubling): the second exit shows CrashLoopBackOff.
-	pod := w.waitPod(t, "restarter", "CrashLoopBackOff after a restart", func(p *corev1.Pod) bool {
+	pod := w.waitPod(t, "crasher", "CrashLoopBackOff after a restart", func(p *corev1.Pod) bool {
 		reason, _ := waitingReason(p)
 		return reason == "CrashLoopBackOff" && containerStatus(p).RestartCount >= 1
 	})
 	st := containerStatus(pod)
-	if term := st.LastTerminationState.Terminated; term == nil || term.ExitCode != 3 || term.Reason != "Error" {
-		t.Errorf("lastState: %+v, want terminated with exit code 3, reason Error", st.LastTerminationState)
+	if term := st.LastTerminationState.Terminated; term == nil || term.ExitCode != 3 || term.Reason != "Error" || term.FinishedAt.IsZero() {
+		t.Errorf("lastState: %+v, want terminated with exit code 3, reason Error and a finish time", st.LastTerminationState)
 	}
-	if _, msg := waitingReason(pod); !strings.Contains(msg, "back-off") || !strings.Contains(msg, "restarting failed container=c pod=restarter_default") {
+	if _, msg := waitingReason(pod); !strings.Contains(msg, "back-off") || !strings.Contains(msg, "restarting failed container=c pod=crasher_default") {
 		t.Errorf("CrashLoopBackOff message %q, want upstream's back-off message", msg)
-	}
-	prev := w.k(t, "", "logs", "restarter", "--previous")
-	if !regexp.MustCompile(`^run [0-9a-f-]{36}\n$`).MatchString(prev) {
-		t.Fatalf("kubectl logs --previous: %q", prev)
 	}
 }
 
