@@ -141,7 +141,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 		return err
 	}
 	subsets, truncated := Truncate(Subsets(svc, pods), MaxCapacity)
-	trigger := c.triggers.Compute(key, svc, pods)
+	trigger, commit := c.triggers.Compute(key, svc, pods)
 
 	cur, err := c.endpoints.Endpoints(ns).Get(name)
 	create := apierrors.IsNotFound(err)
@@ -154,6 +154,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	wantLabels := endpointsLabels(svc)
 	if !create && apiequality.Semantic.DeepEqual(cur.Subsets, subsets) &&
 		maps.Equal(cur.Labels, wantLabels) && (cur.Annotations[overCapacityAnnotation] == "truncated") == truncated {
+		commit()
 		return nil
 	}
 	next := cur.DeepCopy()
@@ -178,6 +179,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 		_, err = c.client.CoreV1().Endpoints(ns).Update(ctx, next, metav1.UpdateOptions{})
 	}
 	if err == nil {
+		commit()
 		return nil
 	}
 	if create && apierrors.IsForbidden(err) {

@@ -165,10 +165,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 		}
 	}
 	plan := Reconcile(owned, Desired(svc, pods, c.zoneOf), c.max, sliceMeta(svc))
+	trigger, commit := c.triggers.Compute(key, svc, pods)
 	if len(plan.Create)+len(plan.Update)+len(plan.Delete) == 0 {
+		commit()
 		return nil
 	}
-	trigger := c.triggers.Compute(key, svc, pods)
 	for _, s := range append(append([]*discoveryv1.EndpointSlice{}, plan.Create...), plan.Update...) {
 		if !trigger.IsZero() {
 			if s.Annotations == nil {
@@ -189,6 +190,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 		}
 		return err
 	}
+	commit()
 	return nil
 }
 

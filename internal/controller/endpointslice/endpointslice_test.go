@@ -71,7 +71,8 @@ func TestSlicesFollowPods(t *testing.T) {
 		}
 		return nil
 	})
-	for i, ready := range []bool{true, false} {
+	pods := map[string]*corev1.Pod{}
+	for i := 0; i < 2; i++ {
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "default", Labels: map[string]string{"app": "web"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx",
@@ -80,15 +81,21 @@ func TestSlicesFollowPods(t *testing.T) {
 		if p, err = c.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := controllertest.SetPodReady(ctx, c, p, "n1", ready, time.Now()); err != nil {
+		// As a kubelet: the sandbox's IP first, then readiness.
+		p.Status.PodIP = fmt.Sprintf("10.1.0.%d", i+1)
+		p.Status.PodIPs = []corev1.PodIP{{IP: p.Status.PodIP}}
+		if _, err := c.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		cur, _ := c.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
-		cur.Status.PodIP = fmt.Sprintf("10.1.0.%d", i+1)
-		cur.Status.PodIPs = []corev1.PodIP{{IP: cur.Status.PodIP}}
-		if _, err := c.CoreV1().Pods("default").UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		pods[p.Name] = p
+	}
+	// p0 turning ready is the last change: its transition is the
+	// slice's trigger time.
+	if err := controllertest.SetPodReady(ctx, c, pods["p1"], "n1", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllertest.SetPodReady(ctx, c, pods["p0"], "n1", true, time.Now()); err != nil {
+		t.Fatal(err)
 	}
 	want := map[string]string{"p0": "true/true/false", "p1": "false/false/false"}
 	controllertest.Eventually(t, 20*time.Second, func() error {

@@ -131,8 +131,11 @@ func NewTriggerTimeTracker() *TriggerTimeTracker {
 }
 
 // Compute returns the trigger time for svc given the pods it selects now
-// (zero when nothing changed since the last call) and records that state.
-func (t *TriggerTimeTracker) Compute(key string, svc *corev1.Service, pods []*corev1.Pod) time.Time {
+// (zero when nothing changed since the last commit) and commit, which
+// records this state as reflected. A controller commits once its write
+// succeeded (or was not needed), so a failed write keeps the trigger time
+// for the retry.
+func (t *TriggerTimeTracker) Compute(key string, svc *corev1.Service, pods []*corev1.Pod) (trigger time.Time, commit func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev := t.m[key]
@@ -160,8 +163,11 @@ func (t *TriggerTimeTracker) Compute(key string, svc *corev1.Service, pods []*co
 			consider(ts)
 		}
 	}
-	t.m[key] = next
-	return min
+	return min, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.m[key] = next
+	}
 }
 
 // Delete forgets a deleted service.

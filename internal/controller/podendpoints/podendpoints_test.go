@@ -78,13 +78,21 @@ func TestTriggerTime(t *testing.T) {
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(readyAt)}}}}
 	}
 	tr := NewTriggerTimeTracker()
-	if got := tr.Compute("k", svc, []*corev1.Pod{pod("a", t0.Add(time.Minute))}); !got.Equal(t0) {
+	pods := []*corev1.Pod{pod("a", t0.Add(time.Minute))}
+	got, _ := tr.Compute("k", svc, pods)
+	if !got.Equal(t0) {
 		t.Fatalf("first: %v, want the service's creation", got)
 	}
-	if got := tr.Compute("k", svc, []*corev1.Pod{pod("a", t0.Add(time.Minute))}); !got.IsZero() {
+	// Not committed (the write failed): the retry gets the same time.
+	got, commit := tr.Compute("k", svc, pods)
+	if !got.Equal(t0) {
+		t.Fatalf("retry: %v, want the service's creation", got)
+	}
+	commit()
+	if got, _ := tr.Compute("k", svc, pods); !got.IsZero() {
 		t.Fatalf("unchanged: %v, want zero", got)
 	}
-	got := tr.Compute("k", svc, []*corev1.Pod{pod("a", t0.Add(3*time.Minute)), pod("b", t0.Add(2*time.Minute))})
+	got, _ = tr.Compute("k", svc, []*corev1.Pod{pod("a", t0.Add(3*time.Minute)), pod("b", t0.Add(2*time.Minute))})
 	if !got.Equal(t0.Add(2 * time.Minute)) {
 		t.Fatalf("two changes: %v, want the earliest", got)
 	}
