@@ -17,7 +17,9 @@ import (
 	"skiff.dev/skiff/internal/controller/nodelifecycle"
 )
 
-const grace = time.Second
+// grace is short for fast tests, yet ten renewal periods (200 ms) long so
+// that a loaded machine does not make a live node look dead.
+const grace = 2 * time.Second
 
 func start(t *testing.T) *controllertest.Env {
 	env := controllertest.Start(t)
