@@ -151,6 +151,9 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err := os.WriteFile(filepath.Join(p.cniConfDir, cniConfName), cni, 0o644); err != nil {
 		return nil, fmt.Errorf("containerd: CNI config: %w", err)
 	}
+	if err := resetStaleBridge(bridge, cidr, log); err != nil {
+		return nil, fmt.Errorf("containerd: %w", err)
+	}
 	stopStale(p, log)
 
 	ctx, cancel := context.WithCancel(ctx)
