@@ -85,7 +85,9 @@ func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Log
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
 // garbage collector, Endpoints, EndpointSlice, the kubernetes service's
 // endpoints at opts.APIServer, default ServiceAccounts, node lifecycle
-// with taint-based eviction, disruption budgets, resource quota usage) as
+// with taint-based eviction, disruption budgets, resource quota usage,
+// and startAppsControllers' StatefulSet, DaemonSet, Job, CronJob and
+// TTL-after-finished controllers) as
 // cfg's user while this server holds the kube-system/kube-controller-manager
 // Lease, so that several servers never run them twice. Each term gets fresh informers
 // and queues; a lost lease stops them. It returns at once.
@@ -174,6 +176,9 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 		if kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
 			return err
 		}
+	}
+	if err := startAppsControllers(ctx, client, factory, recorder, log); err != nil {
+		return err
 	}
 	factory.Start(ctx.Done())
 	go func() { _ = rs.Run(ctx, replicaSetWorkers) }()
