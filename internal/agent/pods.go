@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -114,6 +115,19 @@ func (a *Agent) runtimeState(ctx context.Context, uid types.UID) ([]*runtime.San
 			}
 			sbs[i] = full
 		}
+	}
+	// CRI lists containers without exit codes, reasons or times, which
+	// the restart back-off and the container statuses need: ask for each
+	// one's status, as upstream's kubelet does.
+	for i, c := range cs {
+		full, err := a.rt.ContainerStatus(ctx, c.ID)
+		if errors.Is(err, runtime.ErrNotFound) {
+			continue // removed meanwhile; the next relist drops it
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("container status: %w", err)
+		}
+		cs[i] = full
 	}
 	return sbs, cs, nil
 }

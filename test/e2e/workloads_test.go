@@ -349,12 +349,8 @@ func (w *workloads) testPreviousLogs(t *testing.T) {
 }
 
 func (w *workloads) testCrashLoop(t *testing.T) {
-	// Known agent bug: its runtime state comes from CRI ListContainers,
-	// which carries no exit code, start or finish time, so an exited
-	// container shows exit code 0 with no reason and crash-loop back-off
-	// never engages (dozens of restarts a minute). Upstream's kubelet asks
-	// ContainerStatus for each container. Remove this skip with the fix.
-	t.Skip("agent: exited containers lack exit code, times and back-off (runtimeState uses ListContainers only)")
+	// A container that keeps exiting: the last state carries its exit
+	// code, reason and times, and the agent backs off as upstream does.
 	t.Parallel()
 	w.k(t, busyboxPod("crasher", `echo crashing; exit 3`), "apply", "-f", "-")
 	// Upstream restarts at once after the first exit, then backs off
