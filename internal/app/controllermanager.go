@@ -43,7 +43,9 @@ const (
 // Worker counts: upstream's --concurrent-replicaset-syncs,
 // --concurrent-deployment-syncs, --concurrent-gc-syncs,
 // --concurrent-endpoint-syncs, --concurrent-service-endpoint-syncs and
-// --concurrent-serviceaccount-token-syncs defaults.
+// --concurrent-resource-quota-syncs defaults; upstream runs one
+// service-account worker, and two each here for the node lifecycle and
+// disruption controllers, which upstream runs on one loop each.
 const (
 	replicaSetWorkers     = 5
 	deploymentWorkers     = 5
@@ -87,10 +89,10 @@ func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Log
 // endpoints at opts.APIServer, default ServiceAccounts, node lifecycle
 // with taint-based eviction, disruption budgets, resource quota usage,
 // and startAppsControllers' StatefulSet, DaemonSet, Job, CronJob and
-// TTL-after-finished controllers) as
-// cfg's user while this server holds the kube-system/kube-controller-manager
-// Lease, so that several servers never run them twice. Each term gets fresh informers
-// and queues; a lost lease stops them. It returns at once.
+// TTL-after-finished controllers) as cfg's user while this server holds
+// the kube-system/kube-controller-manager Lease, so that several servers
+// never run them twice. Each term gets fresh informers and queues; a lost
+// lease stops them. It returns at once.
 func runControllerManager(ctx context.Context, cfg *rest.Config, opts ControllerManagerOptions, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
