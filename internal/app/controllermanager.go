@@ -175,8 +175,13 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	}
 	var kep *kubernetesendpoints.Controller
 	if opts.APIServer.IP != "" {
-		if kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints")); err != nil {
-			return err
+		kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints"))
+		if err != nil {
+			// A loopback address is no reason to stop the other
+			// controllers: only the kubernetes service goes without
+			// endpoints.
+			log.Error("kubernetes service endpoints not managed", "err", err)
+			kep = nil
 		}
 	}
 	if err := startAppsControllers(ctx, client, factory, recorder, log); err != nil {
