@@ -75,15 +75,6 @@ type ControllerManagerOptions struct {
 	NodeLifecycle nodelifecycle.Config
 }
 
-// runWorkloadControllers is runControllerManager without the
-// kubernetes service's endpoints.
-//
-// Deprecated: callers pass the API server's endpoint to
-// runControllerManager; this wrapper goes once they do.
-func runWorkloadControllers(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-	return runControllerManager(ctx, cfg, ControllerManagerOptions{}, log)
-}
-
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
 // garbage collector, Endpoints, EndpointSlice, the kubernetes service's
 // endpoints at opts.APIServer, default ServiceAccounts, node lifecycle

@@ -36,7 +36,7 @@ func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
 
 // runControllers starts the controllers that run inside the server until
 // ctx ends.
-func runControllers(ctx context.Context, p *pki.ServerPKI) error {
+func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint) error {
 	cfg, err := componentConfig(p, "system:kube-controller-manager")
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func runControllers(ctx context.Context, p *pki.ServerPKI) error {
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	log := slog.Default().With("component", "controller-manager")
-	if err := runWorkloadControllers(ctx, cfg, log); err != nil {
+	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer}, log); err != nil {
 		return err
 	}
 	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))

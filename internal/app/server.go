@@ -15,7 +15,10 @@ import (
 	"strconv"
 	"time"
 
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+
 	agentserver "skiff.dev/skiff/internal/agent/server"
+
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/pki"
@@ -116,7 +119,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		_ = httpSrv.Close()
 		return fmt.Errorf("start rbac: %w", err)
 	}
-	if err := runControllers(sctx, p); err != nil {
+	if err := runControllers(sctx, p, advertisedEndpoint(opts)); err != nil {
 		return fmt.Errorf("start controllers: %w", err)
 	}
 	waitAgents := startServerAgents(sctx, p, opts)
@@ -162,6 +165,18 @@ func kubeletClientTLS(p *pki.ServerPKI) (*tls.Config, error) {
 		return nil, fmt.Errorf("kubelet client certificate: %w", err)
 	}
 	return &tls.Config{RootCAs: p.CA.Pool(), Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// advertisedEndpoint is where pods reach the API server (the kubernetes
+// service's endpoints): the bind address, or for 0.0.0.0 the address of
+// the default route, as upstream's --advertise-address default.
+func advertisedEndpoint(opts ServerOptions) APIServerEndpoint {
+	ip, err := utilnet.ResolveBindAddress(net.ParseIP(opts.BindAddress))
+	if err != nil {
+		slog.Warn("no address to advertise for the kubernetes service", "err", err)
+		return APIServerEndpoint{}
+	}
+	return APIServerEndpoint{IP: ip.String(), Port: int32(opts.SecurePort)}
 }
 
 func storeName(opts ServerOptions) string {
