@@ -213,13 +213,6 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 		return
 	}
 	pod := obj.(*corev1.Pod)
-	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-	if !terminal && pod.DeletionTimestamp == nil {
-		if err := s.checkDisruptionBudgets(pod); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
@@ -227,6 +220,20 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	dry := false
 	for _, v := range opts.DryRun {
 		dry = v == "All"
+	}
+	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	if !terminal && pod.DeletionTimestamp == nil {
+		pdb, err := s.checkDisruptionBudgets(pod)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if pdb != nil && !dry {
+			if err := s.takeDisruption(ctx, pdb, pod.Name, managerFromUserAgent(r.UserAgent())); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 	}
 	if _, err := s.delete(ctx, res, info.Namespace, info.Name, opts, dry); err != nil {
 		s.writeError(w, r, err)
@@ -236,11 +243,12 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 }
 
 // checkDisruptionBudgets refuses an eviction that a matching budget does not
-// currently allow (429, as upstream; the client retries).
-func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) error {
+// currently allow (429, as upstream; the client retries). It returns the
+// budget that allows it, if one matches.
+func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) (*policyv1.PodDisruptionBudget, error) {
 	pdbRes := s.resources[schemaGV("policy", "v1")]["poddisruptionbudgets"]
 	if pdbRes == nil {
-		return nil
+		return nil, nil
 	}
 	items, _ := pdbRes.cacheList(pdbRes.listPrefix(pod.Namespace), nil)
 	var matching []*policyv1.PodDisruptionBudget
@@ -253,18 +261,60 @@ func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) error {
 		matching = append(matching, pdb)
 	}
 	if len(matching) > 1 {
-		return apierrors.NewInternalError(fmt.Errorf("this pod has more than one PodDisruptionBudget, which the eviction subresource does not support"))
+		return nil, apierrors.NewInternalError(fmt.Errorf("this pod has more than one PodDisruptionBudget, which the eviction subresource does not support"))
 	}
-	if len(matching) == 1 {
-		pdb := matching[0]
-		if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.DisruptionsAllowed <= 0 {
-			err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
-			err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
-				Type: "DisruptionBudget", Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy)})
-			return err
-		}
+	if len(matching) == 0 {
+		return nil, nil
+	}
+	if err := disruptionAllowed(matching[0]); err != nil {
+		return nil, err
+	}
+	return matching[0], nil
+}
+
+// disruptionAllowed is nil when pdb's status allows one more disruption.
+func disruptionAllowed(pdb *policyv1.PodDisruptionBudget) error {
+	if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.DisruptionsAllowed <= 0 {
+		err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type: "DisruptionBudget", Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy)})
+		return err
 	}
 	return nil
+}
+
+// takeDisruption records an eviction in the budget's status before the pod
+// goes, as upstream: one fewer disruption allowed and the pod in
+// disruptedPods (until the disruption controller sees it gone), written
+// with compare-and-swap, so evictions racing each other (a parallel drain)
+// cannot together exceed the budget.
+func (s *Server) takeDisruption(ctx context.Context, pdb *policyv1.PodDisruptionBudget, podName, manager string) error {
+	pdbRes := s.resources[schemaGV("policy", "v1")]["poddisruptionbudgets"]
+	now := metav1.NewTime(s.now().Truncate(1e9))
+	_, _, err := s.update(ctx, updateRequest{
+		res: pdbRes, namespace: pdb.Namespace, name: pdb.Name, subresource: "status",
+		opts: writeOptions{fieldManager: manager},
+		compute: func(_ context.Context, cur runtime.Object) (runtime.Object, bool, error) {
+			if cur == nil {
+				return nil, false, apierrors.NewNotFound(pdbRes.gr, pdb.Name)
+			}
+			p := cur.(*policyv1.PodDisruptionBudget)
+			if p.UID != pdb.UID {
+				return nil, false, apierrors.NewConflict(pdbRes.gr, pdb.Name, fmt.Errorf("the disruption budget was replaced"))
+			}
+			if err := disruptionAllowed(p); err != nil {
+				return nil, false, err
+			}
+			p.Status.DisruptionsAllowed--
+			if p.Status.DisruptedPods == nil {
+				p.Status.DisruptedPods = map[string]metav1.Time{}
+			}
+			p.Status.DisruptedPods[podName] = now
+			p.ResourceVersion = "" // no precondition: retried on a fresh copy
+			return p, false, nil
+		},
+	})
+	return err
 }
 
 // serveFinalize replaces a namespace's spec.finalizers (the namespace
