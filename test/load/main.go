@@ -9,6 +9,8 @@
 //	go run ./test/load list -kubeconfig ... -runs 10
 //	go run ./test/load watch -kubeconfig ... -watchers 1000 -events 200
 //	go run ./test/load deploy -kubeconfig ... -replicas 1000 -pid PID
+//	go run ./test/load pods -kubeconfig ... -n 30 -node NODE -pid PID
+//	go run ./test/load nodes -kubeconfig ... -n 1000 -prefix NODE-sim- -pid PID
 package main
 
 import (
@@ -34,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load startup|creates|list|watch|rss|deploy [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load startup|creates|list|watch|rss|deploy|pods|nodes [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -51,6 +53,10 @@ func main() {
 		err = rss(os.Args[2:])
 	case "deploy":
 		err = deploy(os.Args[2:])
+	case "pods":
+		err = pods(os.Args[2:])
+	case "nodes":
+		err = nodes(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
