@@ -88,7 +88,7 @@ type fixture struct {
 	ca     *pki.CA
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
@@ -100,11 +100,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{
+	cfg := Config{
 		Store: st, Resources: testResources(), SecurePort: 6443,
 		Authenticator: authn.NewX509Authenticator(ca.Pool()),
 		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/storage"
 )
@@ -35,7 +36,7 @@ type writeOptions struct {
 
 // prepareCreate turns a decoded object into what is stored: system metadata
 // set, client-settable-only fields reset, defaults applied, validated.
-func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.Object, namespace string) error {
+func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.Object, namespace string, dryRun bool) error {
 	m := objectMeta(obj)
 	if res.def.Namespaced {
 		if m.GetNamespace() == "" {
@@ -69,12 +70,19 @@ func (s *Server) prepareCreate(ctx context.Context, res *resource, obj runtime.O
 	}
 	res.def.Strategy.Default(obj)
 	res.def.Strategy.PrepareForCreate(ctx, obj)
+	attrs := s.admissionFor(ctx, res, admission.Create, "", obj, nil, dryRun)
+	if err := s.admit(ctx, attrs); err != nil {
+		return err
+	}
 	errs := s.validateMeta(ctx, res, obj, nil)
 	errs = append(errs, res.def.Strategy.Validate(ctx, obj)...)
 	if len(errs) > 0 {
 		return errInvalid(res.gvk.GroupKind(), m.GetName(), errs)
 	}
 	if err := admitWrite(ctx, res, obj, nil); err != nil {
+		return err
+	}
+	if err := s.admitValidate(ctx, attrs); err != nil {
 		return err
 	}
 	if wf, ok := res.def.Strategy.(registry.WarningsFunc); ok {
@@ -97,7 +105,7 @@ func (s *Server) validateMeta(ctx context.Context, res *resource, obj, old runti
 
 // create stores a new object. It returns the stored object.
 func (s *Server) create(ctx context.Context, res *resource, obj runtime.Object, namespace string, opts writeOptions) (runtime.Object, error) {
-	if err := s.prepareCreate(ctx, res, obj, namespace); err != nil {
+	if err := s.prepareCreate(ctx, res, obj, namespace, opts.dryRun); err != nil {
 		return nil, err
 	}
 	if err := s.checkNamespace(ctx, res, objectMeta(obj).GetNamespace()); err != nil {
@@ -211,7 +219,7 @@ func (s *Server) update(ctx context.Context, u updateRequest) (runtime.Object, b
 				return nil, false, err
 			}
 			objectMeta(obj).SetResourceVersion("")
-			if err := s.prepareCreate(ctx, res, obj, u.namespace); err != nil {
+			if err := s.prepareCreate(ctx, res, obj, u.namespace, u.opts.dryRun); err != nil {
 				return nil, false, err
 			}
 			if objectMeta(obj).GetName() != u.name {
@@ -269,12 +277,18 @@ func (s *Server) update(ctx context.Context, u updateRequest) (runtime.Object, b
 func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runtime.Object, managed bool) (runtime.Object, error) {
 	res := u.res
 	m, cm := objectMeta(obj), objectMeta(cur)
-	if u.subresource == "status" {
+	// statusLike: a subresource such as certificatesigningrequests/approval
+	// that writes part of the status the way /status writes all of it.
+	statusLike := u.subresource != "status" && slices.Contains(res.def.StatusSubresources, u.subresource)
+	if u.subresource == "status" || statusLike {
 		// A status write changes status and metadata, never the spec, as
 		// upstream's status strategies (system metadata is reset below).
 		copySpec(obj, cur)
-		if sp, ok := res.def.Strategy.(registry.StatusPreparer); ok {
+		if sp, ok := res.def.Strategy.(registry.StatusPreparer); ok && !statusLike {
 			sp.PrepareForStatusUpdate(obj, cur)
+		}
+		if sp, ok := res.def.Strategy.(registry.SubresourceStrategy); ok && statusLike {
+			sp.PrepareForSubresourceUpdate(u.subresource, obj, cur)
 		}
 	} else if res.def.HasStatus && u.subresource == "" {
 		copyStatus(obj, cur)
@@ -290,6 +304,13 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	m.SetSelfLink("")
 
 	res.def.Strategy.Default(obj)
+	if u.subresource == "" {
+		res.def.Strategy.PrepareForUpdate(ctx, obj, cur)
+	}
+	attrs := s.admissionFor(ctx, res, admission.Update, u.subresource, obj, cur, u.opts.dryRun)
+	if err := s.admit(ctx, attrs); err != nil {
+		return nil, err
+	}
 	var errs field.ErrorList
 	switch u.subresource {
 	case "status":
@@ -302,7 +323,13 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		// spec.nodeName, a namespace's spec.finalizers), which the main
 		// resource's update rules refuse from any other writer.
 	default:
-		res.def.Strategy.PrepareForUpdate(ctx, obj, cur)
+		if statusLike {
+			errs = s.validateMeta(ctx, res, obj, cur)
+			if ss, ok := res.def.Strategy.(registry.SubresourceStrategy); ok {
+				errs = append(errs, ss.ValidateSubresourceUpdate(ctx, u.subresource, obj, cur)...)
+			}
+			break
+		}
 		errs = s.validateMeta(ctx, res, obj, cur)
 		errs = append(errs, res.def.Strategy.ValidateUpdate(ctx, obj, cur)...)
 		if wf, ok := res.def.Strategy.(registry.WarningsFunc); ok && len(errs) == 0 {
@@ -319,6 +346,9 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		if err := admitWrite(ctx, res, obj, cur); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.admitValidate(ctx, attrs); err != nil {
+		return nil, err
 	}
 	if res.def.HasGeneration && u.subresource == "" && !specEqual(obj, cur) {
 		m.SetGeneration(cm.GetGeneration() + 1)
@@ -528,6 +558,13 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 			if p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion() {
 				return deleteResult{}, apierrors.NewConflict(res.gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
+		}
+		attrs := s.admissionFor(ctx, res, admission.Delete, "", nil, cur, dryRun)
+		if attrs != nil {
+			attrs.Options = opts
+		}
+		if err := s.admitValidate(ctx, attrs); err != nil {
+			return deleteResult{}, err
 		}
 		grace := s.gracePeriod(res, cur, opts)
 		rev := parseRev(m.GetResourceVersion())

@@ -49,6 +49,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
+	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/agent/logs"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
@@ -395,6 +396,13 @@ func (s *Server) servePodConnect(w http.ResponseWriter, r *http.Request, res *re
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if attrs := s.admissionFor(r.Context(), res, admission.Connect, info.Subresource, nil, nil, false); attrs != nil {
+		attrs.Namespace, attrs.Name = pod.Namespace, pod.Name
+		if err := s.admitValidate(r.Context(), attrs); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	params := url.Values{}
 	var path string

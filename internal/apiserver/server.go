@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/apiserver/openapi"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
@@ -45,6 +46,9 @@ type Config struct {
 	Authenticator authn.Authenticator
 	// Authorizer decides; NoOpinion means deny.
 	Authorizer authz.Authorizer
+	// Admission is the chain of admission plug-ins every user's write
+	// passes (see package admission); nil admits everything.
+	Admission *admission.Chain
 	// Now is the clock (creationTimestamp, deletionTimestamp).
 	Now func() time.Time
 	// SecurePort is the port the server listens on (the target port of

@@ -1,0 +1,55 @@
+package apiserver
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/auth/authn"
+)
+
+// admissionFor describes a write for the admission chain, or returns nil
+// when the write is not admitted: no chain is configured, or the API
+// server writes on its own behalf (no user on ctx).
+func (s *Server) admissionFor(ctx context.Context, res *resource, op admission.Operation, subresource string, obj, old runtime.Object, dryRun bool) *admission.Attributes {
+	user := authn.UserFrom(ctx)
+	if s.cfg.Admission == nil || user == nil {
+		return nil
+	}
+	a := &admission.Attributes{
+		Operation:   op,
+		Kind:        res.gvk,
+		Resource:    res.def.GroupVersionResource(),
+		Subresource: subresource,
+		Object:      obj,
+		OldObject:   old,
+		DryRun:      dryRun,
+		User:        user,
+		Warn:        func(msg string) { addContextWarnings(ctx, msg) },
+	}
+	for _, o := range []runtime.Object{obj, old} {
+		if o != nil {
+			m := objectMeta(o)
+			a.Namespace, a.Name = m.GetNamespace(), m.GetName()
+			break
+		}
+	}
+	return a
+}
+
+// admit runs the mutating plug-ins on a create or update.
+func (s *Server) admit(ctx context.Context, a *admission.Attributes) error {
+	if a == nil {
+		return nil
+	}
+	return s.cfg.Admission.Admit(ctx, a)
+}
+
+// admitValidate runs the validating plug-ins.
+func (s *Server) admitValidate(ctx context.Context, a *admission.Attributes) error {
+	if a == nil {
+		return nil
+	}
+	return s.cfg.Admission.Validate(ctx, a)
+}
