@@ -194,6 +194,9 @@ func subresourcesOf(d *registry.Resource) []subresource {
 	self := d.GroupVersionKind()
 	if d.HasStatus {
 		out = append(out, subresource{"status", self, []string{"get", "patch", "update"}})
+		for _, name := range d.StatusSubresources {
+			out = append(out, subresource{name, self, []string{"get", "patch", "update"}})
+		}
 	}
 	if d.Scale != nil {
 		out = append(out, subresource{"scale", schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, []string{"get", "patch", "update"}})

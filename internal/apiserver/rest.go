@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,8 +72,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 		}
 		return
 	default:
-		s.writeError(w, r, errNotFoundPath())
-		return
+		if !res.def.HasStatus || !slices.Contains(res.def.StatusSubresources, info.Subresource) {
+			s.writeError(w, r, errNotFoundPath())
+			return
+		}
 	}
 	if info.Subresource != "" && info.Verb != "get" && info.Verb != "update" && info.Verb != "patch" {
 		s.writeError(w, r, errMethodNotSupported(res.gr, info.Verb))

@@ -50,6 +50,11 @@ type Resource struct {
 	// HasGeneration: metadata.generation starts at 1 and is bumped when
 	// anything outside metadata and status changes.
 	HasGeneration bool
+	// StatusSubresources names further subresources written like
+	// /status: the stored spec is kept, and the strategy (a
+	// SubresourceStrategy) says what else may change — upstream's
+	// certificatesigningrequests/approval. They need HasStatus.
+	StatusSubresources []string
 	// Scale, when set, gives the resource a /scale subresource.
 	Scale *ScaleAccessor
 	// KeepStatusOnCreate: a create may set status (a kubelet registers
@@ -139,6 +144,14 @@ type StatusStrategy interface {
 // PrepareForUpdate.
 type StatusPreparer interface {
 	PrepareForStatusUpdate(obj, old runtime.Object)
+}
+
+// SubresourceStrategy is optional: preparation and validation of writes to
+// a resource's StatusSubresources. PrepareForSubresourceUpdate runs after
+// the stored spec has been copied into obj.
+type SubresourceStrategy interface {
+	PrepareForSubresourceUpdate(subresource string, obj, old runtime.Object)
+	ValidateSubresourceUpdate(ctx context.Context, subresource string, obj, old runtime.Object) field.ErrorList
 }
 
 // MetaValidator is optional: a resource whose names follow another rule

@@ -7,6 +7,7 @@ import (
 	"skiff.dev/skiff/internal/registry/apps"
 	"skiff.dev/skiff/internal/registry/autoscaling"
 	"skiff.dev/skiff/internal/registry/batch"
+	"skiff.dev/skiff/internal/registry/certificates"
 	"skiff.dev/skiff/internal/registry/coordination"
 	"skiff.dev/skiff/internal/registry/core"
 	"skiff.dev/skiff/internal/registry/discovery"
@@ -35,6 +36,7 @@ func Resources() []registry.Resource {
 		discovery.Resources(),
 		eventsv1.Resources(),
 		scheduling.Resources(),
+		certificates.Resources(),
 	} {
 		out = append(out, group...)
 	}
