@@ -256,4 +256,3 @@ func ParseRequest(pemBytes []byte) (*x509.CertificateRequest, error) {
 	}
 	return x509.ParseCertificateRequest(block.Bytes)
 }
-
