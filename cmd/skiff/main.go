@@ -60,6 +60,8 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.DatastoreCertFile, "datastore-certfile", "", "client certificate for etcd")
 	f.StringVar(&opts.DatastoreKeyFile, "datastore-keyfile", "", "client key for etcd")
 	f.BoolVar(&opts.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
+	f.BoolVar(&opts.DisableScheduler, "disable-scheduler", false, "do not run the scheduler in this process")
+	f.BoolVar(&opts.DisableControllerManager, "disable-controller-manager", false, "do not run the controllers in this process")
 	f.StringVar(&opts.NodeName, "node-name", "", "name of this machine's node (default: the hostname)")
 	f.StringVar(&opts.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI endpoint of an existing runtime (unix:///path); default: start containerd")
 	f.IntVar(&opts.SimulateNodes, "simulate-nodes", 0, "also run this many simulated nodes (<node-name>-sim-<i>) in this process")

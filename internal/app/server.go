@@ -38,6 +38,9 @@ type ServerOptions struct {
 	// Datastore TLS files for etcd's client port (mutual TLS).
 	DatastoreCAFile, DatastoreCertFile, DatastoreKeyFile string
 	DisableAgent                                         bool
+	// DisableScheduler and DisableControllerManager leave those parts to
+	// another process (k3s's flags of the same names).
+	DisableScheduler, DisableControllerManager bool
 	// The in-process node agent: see AgentOptions (internal/app/agent.go).
 	NodeName                 string
 	ContainerRuntimeEndpoint string
@@ -119,16 +122,20 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		_ = httpSrv.Close()
 		return fmt.Errorf("start rbac: %w", err)
 	}
-	if err := runControllers(sctx, p, advertisedEndpoint(opts)); err != nil {
-		return fmt.Errorf("start controllers: %w", err)
+	if !opts.DisableControllerManager {
+		if err := runControllers(sctx, p, advertisedEndpoint(opts)); err != nil {
+			return fmt.Errorf("start controllers: %w", err)
+		}
 	}
 	waitAgents := startServerAgents(sctx, p, opts)
 	// On any return: stop the agents (and their containerd) first,
 	// while the API still serves them, then the rest.
 	defer waitAgents()
 	defer cancel()
-	if err := runScheduler(sctx, p); err != nil {
-		return fmt.Errorf("start scheduler: %w", err)
+	if !opts.DisableScheduler {
+		if err := runScheduler(sctx, p); err != nil {
+			return fmt.Errorf("start scheduler: %w", err)
+		}
 	}
 	slog.Info("skiff server ready", "address", "https://"+addr, "kubeconfig", p.KubeconfigFile,
 		"datastore", storeName(opts), "startup", time.Since(start).Round(time.Millisecond))
