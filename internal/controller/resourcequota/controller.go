@@ -7,7 +7,8 @@
 // balancers, node ports), configmaps, secrets, persistentvolumeclaims
 // (count and requests.storage), replicationcontrollers, resourcequotas,
 // and count/<resource>.<group> for the built-in workload types.
-// Enforcement is admission's job (issue 5); usage is pure (usage.go).
+// Enforcement is admission's job (internal/admission/resourcequota);
+// usage is pure and shared with it (internal/quota).
 package resourcequota
 
 import (
@@ -31,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"skiff.dev/skiff/internal/controller/reconcile"
+	"skiff.dev/skiff/internal/quota"
 )
 
 // countable are the resources whose objects count/<resource>[.<group>]
@@ -53,10 +55,7 @@ var countable = []schema.GroupVersionResource{
 
 // countName is the quota resource name counting gvr's objects.
 func countName(gvr schema.GroupVersionResource) corev1.ResourceName {
-	if gvr.Group == "" {
-		return corev1.ResourceName("count/" + gvr.Resource)
-	}
-	return corev1.ResourceName("count/" + gvr.Resource + "." + gvr.Group)
+	return quota.CountName(gvr.Group, gvr.Resource)
 }
 
 // shortNames are the legacy object-count names.
@@ -145,7 +144,7 @@ func specOf(obj any) any {
 
 func (c *Controller) podUsageChanged(o, n *corev1.Pod) bool {
 	now := c.now()
-	return PodCounts(o, now) != PodCounts(n, now) || !reflect.DeepEqual(o.Spec.Containers, n.Spec.Containers) ||
+	return quota.PodCounts(o, now) != quota.PodCounts(n, now) || !reflect.DeepEqual(o.Spec.Containers, n.Spec.Containers) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
 }
 
@@ -179,7 +178,16 @@ func (c *Controller) tracked(name corev1.ResourceName) bool {
 		return true
 	}
 	s := string(name)
-	return strings.HasPrefix(s, "requests.") || strings.HasPrefix(s, "limits.")
+	return strings.HasPrefix(s, "requests.") || strings.HasPrefix(s, "limits.") || quota.IsStorageClassResource(name)
+}
+
+func hasStorageClassResource(hard corev1.ResourceList) bool {
+	for name := range hard {
+		if quota.IsStorageClassResource(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Reconcile writes the status of the quota named key.
@@ -199,7 +207,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	st := corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy(), Used: Mask(used, q.Spec.Hard, c.tracked)}
+	st := corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy(), Used: quota.Mask(used, q.Spec.Hard, c.tracked)}
 	if apiequality.Semantic.DeepEqual(q.Status, st) {
 		return nil
 	}
@@ -232,12 +240,12 @@ func (c *Controller) usage(q *corev1.ResourceQuota) (corev1.ResourceList, error)
 		}
 		now := c.now()
 		for _, p := range pods {
-			if PodCounts(p, now) && PodMatchesScopes(p, q) {
-				add(used, PodUsage(p))
+			if quota.PodCounts(p, now) && quota.PodMatchesScopes(p, q) {
+				quota.Add(used, quota.PodUsage(p))
 			}
 		}
 	}
-	if scoped(q) {
+	if quota.Scoped(q) {
 		// Only pods can be in a scope; other objects use nothing.
 		return used, nil
 	}
@@ -248,18 +256,20 @@ func (c *Controller) usage(q *corev1.ResourceQuota) (corev1.ResourceList, error)
 			return nil, err
 		}
 		for _, s := range svcs {
-			add(used, ServiceUsage(s))
+			quota.Add(used, quota.ServiceUsage(s))
 		}
 	}
-	if wants("requests.storage") || wants("persistentvolumeclaims") {
+	if wants("requests.storage") || wants("persistentvolumeclaims") || hasStorageClassResource(q.Spec.Hard) {
 		pvcs, err := c.pvcs.PersistentVolumeClaims(ns).List(labels.Everything())
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range pvcs {
-			if r, ok := p.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
-				add(used, corev1.ResourceList{corev1.ResourceRequestsStorage: r})
-			}
+			u := quota.PVCUsage(p)
+			// The plain counts come from the counters below.
+			delete(u, corev1.ResourcePersistentVolumeClaims)
+			delete(u, "count/persistentvolumeclaims")
+			quota.Add(used, u)
 		}
 	}
 	for name := range q.Spec.Hard {
@@ -276,7 +286,7 @@ func (c *Controller) usage(q *corev1.ResourceQuota) (corev1.ResourceList, error)
 			n = 0
 			now := c.now()
 			for _, o := range objs {
-				if PodCounts(o.(*corev1.Pod), now) {
+				if quota.PodCounts(o.(*corev1.Pod), now) {
 					n++
 				}
 			}

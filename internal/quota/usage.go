@@ -1,4 +1,9 @@
-package resourcequota
+// Package quota is what objects use of a ResourceQuota, as upstream's
+// quota evaluators: shared by the resource quota controller (which
+// recomputes status.used from every object) and the ResourceQuota
+// admission plug-in (which charges one object's usage at a time), so the
+// two always agree. Pure: no client, no clock of its own.
+package quota
 
 import (
 	"strings"
@@ -24,27 +29,27 @@ func PodCounts(p *corev1.Pod, now time.Time) bool {
 	return true
 }
 
-// podResources are a pod's effective requests or limits: the app
+// PodResources are a pod's effective requests or limits: the app
 // containers and sidecars (restartable init containers) summed, or the
 // largest plain init container plus the sidecars started before it if
 // that is more, plus the pod overhead.
-func podResources(p *corev1.Pod, pick func(corev1.ResourceRequirements) corev1.ResourceList) corev1.ResourceList {
+func PodResources(p *corev1.Pod, pick func(corev1.ResourceRequirements) corev1.ResourceList) corev1.ResourceList {
 	sum := corev1.ResourceList{}
-	add(sum, nil)
+	Add(sum, nil)
 	for _, c := range p.Spec.Containers {
-		add(sum, pick(c.Resources))
+		Add(sum, pick(c.Resources))
 	}
 	sidecars := corev1.ResourceList{}
 	initMax := corev1.ResourceList{}
 	for _, c := range p.Spec.InitContainers {
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			add(sum, pick(c.Resources))
-			add(sidecars, pick(c.Resources))
+			Add(sum, pick(c.Resources))
+			Add(sidecars, pick(c.Resources))
 			continue
 		}
 		step := corev1.ResourceList{}
-		add(step, sidecars)
-		add(step, pick(c.Resources))
+		Add(step, sidecars)
+		Add(step, pick(c.Resources))
 		for k, v := range step {
 			if cur, ok := initMax[k]; !ok || v.Cmp(cur) > 0 {
 				initMax[k] = v.DeepCopy()
@@ -56,11 +61,11 @@ func podResources(p *corev1.Pod, pick func(corev1.ResourceRequirements) corev1.R
 			sum[k] = v.DeepCopy()
 		}
 	}
-	add(sum, p.Spec.Overhead)
+	Add(sum, p.Spec.Overhead)
 	return sum
 }
 
-func add(dst, src corev1.ResourceList) {
+func Add(dst, src corev1.ResourceList) {
 	for k, v := range src {
 		cur := dst[k]
 		cur.Add(v)
@@ -77,8 +82,8 @@ func PodUsage(p *corev1.Pod) corev1.ResourceList {
 		corev1.ResourcePods: resource.MustParse("1"),
 		"count/pods":        resource.MustParse("1"),
 	}
-	requests := podResources(p, func(r corev1.ResourceRequirements) corev1.ResourceList { return r.Requests })
-	limits := podResources(p, func(r corev1.ResourceRequirements) corev1.ResourceList { return r.Limits })
+	requests := PodResources(p, func(r corev1.ResourceRequirements) corev1.ResourceList { return r.Requests })
+	limits := PodResources(p, func(r corev1.ResourceRequirements) corev1.ResourceList { return r.Limits })
 	for name, q := range requests {
 		switch name {
 		case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage:
@@ -124,9 +129,9 @@ func ServiceUsage(s *corev1.Service) corev1.ResourceList {
 	return out
 }
 
-// isBestEffort: no container (init included) requests or limits cpu or
-// memory.
-func isBestEffort(p *corev1.Pod) bool {
+// IsBestEffort reports whether no container (init included) requests or
+// limits cpu or memory.
+func IsBestEffort(p *corev1.Pod) bool {
 	all := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
 	for _, c := range all {
 		for _, l := range []corev1.ResourceList{c.Resources.Requests, c.Resources.Limits} {
@@ -166,9 +171,9 @@ func podInScope(p *corev1.Pod, req corev1.ScopedResourceSelectorRequirement) boo
 	case corev1.ResourceQuotaScopeNotTerminating:
 		return p.Spec.ActiveDeadlineSeconds == nil
 	case corev1.ResourceQuotaScopeBestEffort:
-		return isBestEffort(p)
+		return IsBestEffort(p)
 	case corev1.ResourceQuotaScopeNotBestEffort:
-		return !isBestEffort(p)
+		return !IsBestEffort(p)
 	case corev1.ResourceQuotaScopePriorityClass:
 		pc := p.Spec.PriorityClassName
 		in := func() bool {
@@ -193,9 +198,9 @@ func podInScope(p *corev1.Pod, req corev1.ScopedResourceSelectorRequirement) boo
 	return false
 }
 
-// scopesOnlyForPods reports whether the quota has scopes, which only
+// Scoped reports whether the quota has scopes, which only
 // pods can match: scoped quotas count nothing but pods.
-func scoped(q *corev1.ResourceQuota) bool {
+func Scoped(q *corev1.ResourceQuota) bool {
 	return len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil && len(q.Spec.ScopeSelector.MatchExpressions) > 0
 }
 
@@ -212,4 +217,50 @@ func Mask(usage, hard corev1.ResourceList, tracked func(corev1.ResourceName) boo
 		}
 	}
 	return out
+}
+
+// Storage-class-scoped PVC quota names, as upstream:
+// <class>.storageclass.storage.k8s.io/requests.storage and
+// <class>.storageclass.storage.k8s.io/persistentvolumeclaims.
+const storageClassSuffix = ".storageclass.storage.k8s.io/"
+
+// PVCUsage is what one claim uses: persistentvolumeclaims,
+// count/persistentvolumeclaims, requests.storage, and the same per
+// storage class.
+func PVCUsage(p *corev1.PersistentVolumeClaim) corev1.ResourceList {
+	one := resource.MustParse("1")
+	out := corev1.ResourceList{
+		corev1.ResourcePersistentVolumeClaims: one,
+		"count/persistentvolumeclaims":        one,
+	}
+	class := ""
+	if p.Spec.StorageClassName != nil {
+		class = *p.Spec.StorageClassName
+	}
+	if class != "" {
+		out[corev1.ResourceName(class+storageClassSuffix+"persistentvolumeclaims")] = one
+	}
+	if r, ok := p.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+		out[corev1.ResourceRequestsStorage] = r.DeepCopy()
+		if class != "" {
+			out[corev1.ResourceName(class+storageClassSuffix+"requests.storage")] = r.DeepCopy()
+		}
+	}
+	return out
+}
+
+// IsStorageClassResource reports whether name is a per-storage-class
+// claim quota name.
+func IsStorageClassResource(name corev1.ResourceName) bool {
+	s := string(name)
+	return strings.HasSuffix(s, storageClassSuffix+"persistentvolumeclaims") || strings.HasSuffix(s, storageClassSuffix+"requests.storage")
+}
+
+// CountName is the quota resource name counting objects of a resource:
+// count/<resource> for the core group, count/<resource>.<group> else.
+func CountName(group, resourceName string) corev1.ResourceName {
+	if group == "" {
+		return corev1.ResourceName("count/" + resourceName)
+	}
+	return corev1.ResourceName("count/" + resourceName + "." + group)
 }

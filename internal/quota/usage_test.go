@@ -1,4 +1,4 @@
-package resourcequota
+package quota
 
 import (
 	"testing"
@@ -127,5 +127,42 @@ func TestServiceUsage(t *testing.T) {
 	np = u[corev1.ResourceServicesNodePorts]
 	if np.Value() != 0 {
 		t.Fatalf("cluster IP uses %v node ports", np.Value())
+	}
+}
+
+func TestPVCUsage(t *testing.T) {
+	gold := "gold"
+	for _, tc := range []struct {
+		name  string
+		class *string
+		want  map[corev1.ResourceName]string
+	}{
+		{name: "no class", want: map[corev1.ResourceName]string{
+			"persistentvolumeclaims": "1", "count/persistentvolumeclaims": "1", "requests.storage": "1Gi",
+		}},
+		{name: "class", class: &gold, want: map[corev1.ResourceName]string{
+			"persistentvolumeclaims": "1", "count/persistentvolumeclaims": "1", "requests.storage": "1Gi",
+			"gold.storageclass.storage.k8s.io/persistentvolumeclaims": "1",
+			"gold.storageclass.storage.k8s.io/requests.storage":       "1Gi",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pvc := &corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{
+				StorageClassName: tc.class,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			}}
+			got := PVCUsage(pvc)
+			if len(got) != len(tc.want) {
+				t.Fatalf("usage %v, want %v", got, tc.want)
+			}
+			for name, v := range tc.want {
+				if q := got[name]; q.Cmp(resource.MustParse(v)) != 0 {
+					t.Errorf("%s = %s, want %s", name, q.String(), v)
+				}
+			}
+			if !IsStorageClassResource("gold.storageclass.storage.k8s.io/requests.storage") || IsStorageClassResource("requests.storage") {
+				t.Error("IsStorageClassResource")
+			}
+		})
 	}
 }
