@@ -179,6 +179,20 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			r(readVerbs, g("storage.k8s.io"), "csidrivers"),
 			r(v("create", "delete", "get", "patch", "update"), g("storage.k8s.io"), "csinodes"),
 			r(readVerbs, g("node.k8s.io"), "runtimeclasses")),
+		clusterRole("system:node-bootstrapper", nil,
+			r(v("create", "get", "list", "watch"), g("certificates.k8s.io"), "certificatesigningrequests")),
+		clusterRole("system:certificates.k8s.io:certificatesigningrequests:nodeclient", nil,
+			r(v("create"), g("certificates.k8s.io"), "certificatesigningrequests/nodeclient")),
+		clusterRole("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", nil,
+			r(v("create"), g("certificates.k8s.io"), "certificatesigningrequests/selfnodeclient")),
+		clusterRole("system:certificates.k8s.io:kube-apiserver-client-approver", nil,
+			named(v("approve"), g("certificates.k8s.io"), "signers", "kubernetes.io/kube-apiserver-client")),
+		clusterRole("system:certificates.k8s.io:kube-apiserver-client-kubelet-approver", nil,
+			named(v("approve"), g("certificates.k8s.io"), "signers", "kubernetes.io/kube-apiserver-client-kubelet")),
+		clusterRole("system:certificates.k8s.io:kubelet-serving-approver", nil,
+			named(v("approve"), g("certificates.k8s.io"), "signers", "kubernetes.io/kubelet-serving")),
+		clusterRole("system:certificates.k8s.io:legacy-unknown-approver", nil,
+			named(v("approve"), g("certificates.k8s.io"), "signers", "kubernetes.io/legacy-unknown")),
 		clusterRole("system:node-proxier", nil,
 			r(v("list", "watch"), core, "endpoints", "services"),
 			r(readVerbs, core, "nodes"),
@@ -219,9 +233,8 @@ func serviceAccount(namespace, name string) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}
 }
 
-// ClusterRoleBindings returns the default cluster role bindings. As
-// upstream, system:node is bound to nobody (nodes are authorized by the
-// node authorizer).
+// ClusterRoleBindings returns the default cluster role bindings, and
+// kubeadm's TLS-bootstrapping bindings under skiff: names.
 func ClusterRoleBindings() []rbacv1.ClusterRoleBinding {
 	bs := []rbacv1.ClusterRoleBinding{
 		binding("cluster-admin", "cluster-admin", group("system:masters")),
@@ -231,7 +244,16 @@ func ClusterRoleBindings() []rbacv1.ClusterRoleBinding {
 		binding("system:kube-dns", "system:kube-dns", serviceAccount("kube-system", "kube-dns")),
 		binding("system:kube-scheduler", "system:kube-scheduler", user("system:kube-scheduler")),
 		binding("system:monitoring", "system:monitoring", group("system:monitoring")),
-		binding("system:node", "system:node"),
+		// Upstream binds system:node to nobody: its Node authorizer
+		// authorizes nodes. Until Skiff has one, the role goes to every
+		// node (a known gap: a node can read any secret).
+		binding("system:node", "system:node", group("system:nodes")),
+		// TLS bootstrapping, as kubeadm sets it up: bootstrap tokens may
+		// ask for a node client certificate and have it approved at once;
+		// nodes may renew their own.
+		binding("skiff:kubelet-bootstrap", "system:node-bootstrapper", group("system:bootstrappers")),
+		binding("skiff:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group("system:bootstrappers")),
+		binding("skiff:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", group("system:nodes")),
 		binding("system:node-proxier", "system:node-proxier", user("system:kube-proxy")),
 		binding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
 		binding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group("system:serviceaccounts")),
