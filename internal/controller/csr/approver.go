@@ -2,8 +2,8 @@ package csr
 
 import (
 	"context"
-	"fmt"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
