@@ -80,15 +80,20 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		return err
 	}
 	rbacw := newRBACWiring()
+	admCaches := &admissionCaches{}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:            store,
 		Resources:        rbacw.resources(builtin.Resources()),
 		Authenticator:    authn.NewX509Authenticator(p.CA.Pool()),
 		Authorizer:       rbacw.authorizer,
+		Admission:        newAdmission(admCaches),
 		SecurePort:       opts.SecurePort,
 		KubeletClientTLS: kubeletTLS,
 	})
 	if err != nil {
+		return err
+	}
+	if err := admCaches.bind(srv); err != nil {
 		return err
 	}
 
