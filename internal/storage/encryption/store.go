@@ -1,0 +1,235 @@
+package encryption
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"skiff.dev/skiff/internal/storage"
+)
+
+// Transformers is a loaded configuration: for each store key, the chain of
+// the first rule whose resources cover it. It is immutable.
+type Transformers struct {
+	rules []rule
+	// Hash identifies the configuration it was built from (hex SHA-256 of
+	// the file), so a reload of identical bytes is recognised.
+	Hash string
+}
+
+type rule struct {
+	prefix   string
+	resource string
+	chain    *chain
+}
+
+// NewTransformers builds the ciphers of a validated configuration. It
+// fails on a kms provider (ErrKMSUnsupported) and on bad keys.
+func NewTransformers(cfg *Configuration, raw []byte) (*Transformers, error) {
+	t := &Transformers{}
+	t.Hash = hashOf(raw)
+	for i, rc := range cfg.Resources {
+		ch, err := newChain(rc.Providers)
+		if err != nil {
+			return nil, fmt.Errorf("resources[%d]: %w", i, err)
+		}
+		for _, r := range rc.Resources {
+			t.rules = append(t.rules, rule{prefix: keyPrefix(r), resource: r, chain: ch})
+		}
+	}
+	return t, nil
+}
+
+// LoadTransformers reads, validates and builds a configuration file.
+func LoadTransformers(path string) (*Transformers, error) {
+	cfg, raw, err := LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTransformers(cfg, raw)
+	if err != nil {
+		return nil, fmt.Errorf("encryption provider config %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func hashOf(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// chainFor is the first rule covering key, as upstream (earlier rules win).
+func (t *Transformers) chainFor(key string) *chain {
+	for _, r := range t.rules {
+		if strings.HasPrefix(key, r.prefix) {
+			return r.chain
+		}
+	}
+	return nil
+}
+
+// WriteKeys lists, per configured resource, the provider and key that new
+// values are written with ("identity" for plain text). It holds no key
+// material.
+func (t *Transformers) WriteKeys() map[string]string {
+	out := map[string]string{}
+	for _, r := range t.rules {
+		out[r.resource] = r.chain.writeKey()
+	}
+	return out
+}
+
+// Encrypt seals value for key; keys no rule covers pass unchanged.
+func (t *Transformers) Encrypt(key string, value []byte) ([]byte, error) {
+	c := t.chainFor(key)
+	if c == nil {
+		return value, nil
+	}
+	out, err := c.encrypt(key, value)
+	if err != nil {
+		return nil, fmt.Errorf("unable to transform key %q: %w", key, err)
+	}
+	return out, nil
+}
+
+// Decrypt opens a stored value of key. The error names the key, as
+// upstream's "unable to transform key". stale is true when the value was
+// not written with the current write key.
+func (t *Transformers) Decrypt(key string, value []byte) (plain []byte, stale bool, err error) {
+	c := t.chainFor(key)
+	if c == nil {
+		return value, false, nil
+	}
+	out, stale, err := c.decrypt(key, value)
+	if err != nil {
+		return nil, false, fmt.Errorf("unable to transform key %q: %w", key, err)
+	}
+	return out, stale, nil
+}
+
+// Store encrypts values on their way into a storage.Store and decrypts
+// them on the way out (Get, List, Watch events with their previous values,
+// Delete's returned value). Revisions, keys and errors are the inner
+// store's. The configuration can be swapped while in use (Set); each call
+// uses one configuration from start to end.
+type Store struct {
+	inner storage.Store
+	t     atomic.Pointer[Transformers]
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// NewStore wraps inner with t.
+func NewStore(inner storage.Store, t *Transformers) *Store {
+	s := &Store{inner: inner}
+	s.t.Store(t)
+	return s
+}
+
+// Set replaces the configuration; writes after it returns use the new one.
+func (s *Store) Set(t *Transformers) { s.t.Store(t) }
+
+// Transformers is the configuration in use.
+func (s *Store) Transformers() *Transformers { return s.t.Load() }
+
+func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	enc, err := s.t.Load().Encrypt(key, value)
+	if err != nil {
+		return 0, err
+	}
+	return s.inner.Create(ctx, key, enc)
+}
+
+func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error) {
+	enc, err := s.t.Load().Encrypt(key, value)
+	if err != nil {
+		return 0, err
+	}
+	return s.inner.Update(ctx, key, enc, expectedRevision)
+}
+
+func (s *Store) Delete(ctx context.Context, key string, expectedRevision int64) (storage.KeyValue, error) {
+	kv, err := s.inner.Delete(ctx, key, expectedRevision)
+	if err != nil {
+		return kv, err
+	}
+	kv.Value, _, err = s.t.Load().Decrypt(key, kv.Value)
+	return kv, err
+}
+
+func (s *Store) Get(ctx context.Context, key string) (storage.KeyValue, error) {
+	kv, err := s.inner.Get(ctx, key)
+	if err != nil {
+		return kv, err
+	}
+	kv.Value, _, err = s.t.Load().Decrypt(key, kv.Value)
+	return kv, err
+}
+
+func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOptions) (storage.ListResult, error) {
+	res, err := s.inner.List(ctx, prefix, opts)
+	if err != nil {
+		return res, err
+	}
+	t := s.t.Load()
+	for i := range res.Items {
+		kv := &res.Items[i]
+		if kv.Value, _, err = t.Decrypt(kv.Key, kv.Value); err != nil {
+			return storage.ListResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// Watch decrypts every event into a new Event (the inner store's events
+// are shared between watchers and read-only). A value that does not
+// decrypt is logged with its key and passed on with a nil value, which the
+// watch cache skips as it skips any undecodable value; closing the watch
+// instead would only make the consumer resume at the same event.
+func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (<-chan storage.Event, error) {
+	in, err := s.inner.Watch(ctx, prefix, fromRevision)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan storage.Event)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			t := s.t.Load()
+			dec := ev
+			var err error
+			if dec.KV.Value, _, err = t.Decrypt(ev.KV.Key, ev.KV.Value); err != nil {
+				slog.Error("watch: stored value does not decrypt", "err", err)
+			}
+			if ev.PrevValue != nil {
+				if dec.PrevValue, _, err = t.Decrypt(ev.KV.Key, ev.PrevValue); err != nil {
+					slog.Error("watch: previous stored value does not decrypt", "err", err)
+				}
+			}
+			select {
+			case out <- dec:
+			case <-ctx.Done():
+				// Drain so the inner store's sender is not blocked
+				// until it notices ctx itself.
+				go func() {
+					for range in {
+					}
+				}()
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (s *Store) Compact(ctx context.Context, revision int64) error {
+	return s.inner.Compact(ctx, revision)
+}
+
+func (s *Store) Revision(ctx context.Context) (int64, error) { return s.inner.Revision(ctx) }
+
+func (s *Store) Close() error { return s.inner.Close() }
