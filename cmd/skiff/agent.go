@@ -20,16 +20,18 @@ import (
 
 func newAgentCommand() *cobra.Command {
 	opts := app.AgentOptions{}
-	var server, kubeconfig, serverDataDir, clientCAFile string
+	var server, kubeconfig, serverDataDir, clientCAFile, token, caCertHash string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent that joins a Skiff server (or, with --simulate, simulated nodes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			// --simulate makes this a host of hollow nodes only.
+			opts.NoLocalNode = opts.Simulate > 0
 			if kubeconfig == "" {
-				// Bootstrap tokens come with the security work; until
-				// then a client certificate from a kubeconfig is the way in.
-				return errors.New("--kubeconfig is required (e.g. the server's <data-dir>/admin.kubeconfig)")
+				return runJoinedAgent(ctx, opts, server, token, caCertHash, serverDataDir, clientCAFile)
 			}
 			base, err := clientcmd.BuildConfigFromFlags(server, kubeconfig)
 			if err != nil {
@@ -39,16 +41,14 @@ func newAgentCommand() *cobra.Command {
 			if opts.Serving, err = servingIdentity(base, serverDataDir, clientCAFile, opts.Serving); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			// --simulate makes this a host of hollow nodes only.
-			opts.NoLocalNode = opts.Simulate > 0
 			return app.RunAgents(ctx, opts, func(string) (*rest.Config, error) { return rest.CopyConfig(base), nil })
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&server, "server", "", "URL of the Skiff API server (overrides the kubeconfig's)")
-	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with a client certificate to authenticate with")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with a client certificate to authenticate with (instead of joining with --token)")
+	f.StringVar(&token, "token", "", "join token from `skiff token create` (K10<CA hash>::<id>.<secret>, or <id>.<secret> with --ca-cert-hash); needed only until the node has its certificate")
+	f.StringVar(&caCertHash, "ca-cert-hash", "", "sha256:<hex> of the cluster CA certificate, for a --token without one")
 	f.StringVar(&opts.DataDir, "data-dir", "/var/lib/skiff", "directory for the agent's state and its containerd")
 	f.StringVar(&opts.NodeName, "node-name", "", "name of this node (default: the hostname)")
 	f.StringVar(&opts.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI endpoint of an existing runtime (unix:///path); default: start containerd")
