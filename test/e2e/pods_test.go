@@ -24,6 +24,9 @@ func TestPods(t *testing.T) {
 	s := startServerWithAgent(t)
 	w := &workloads{s: s, cs: s.clientset()}
 	w.rt = s.runtime()
+	// Volumes and GracefulDeletion mount hostPath volumes, which the
+	// default Pod Security level (baseline) refuses.
+	w.k(t, "", "label", "namespace", "default", "pod-security.kubernetes.io/enforce=privileged")
 	t.Run("group", func(t *testing.T) {
 		t.Run("SecurityContext", w.testSecurityContext)
 		t.Run("SecretEnvSpecialCharacters", w.testSecretEnv)
