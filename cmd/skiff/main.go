@@ -14,6 +14,7 @@ import (
 
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/app"
+	"skiff.dev/skiff/internal/audit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -68,6 +69,11 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this machine's node, where its agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
+	f.StringVar(&opts.Audit.LogPath, "audit-log-path", "", "audit log file, JSON lines of audit.k8s.io/v1 events; - for standard output (default: <data-dir>/logs/audit.log)")
+	f.IntVar(&opts.Audit.MaxAge, "audit-log-maxage", audit.DefaultMaxAge, "days to keep rotated audit log files (0: no limit)")
+	f.IntVar(&opts.Audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "number of rotated audit log files to keep (0: no limit)")
+	f.IntVar(&opts.Audit.MaxSize, "audit-log-maxsize", audit.DefaultMaxSize, "size in megabytes at which the audit log is rotated")
+	f.StringVar(&opts.Audit.PolicyFile, "audit-policy-file", "", "audit policy, an audit.k8s.io/v1 Policy (default: the built-in policy: every write recorded, never secret contents)")
 	return cmd
 }
 

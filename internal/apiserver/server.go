@@ -46,6 +46,9 @@ type Config struct {
 	Authenticator authn.Authenticator
 	// Authorizer decides; NoOpinion means deny.
 	Authorizer authz.Authorizer
+	// Audit records requests in the audit log (see audit.go); nil records
+	// nothing.
+	Audit Auditor
 	// Admission is the chain of admission plug-ins every user's write
 	// passes (see package admission); nil admits everything.
 	Admission *admission.Chain
@@ -170,6 +173,7 @@ func (s *Server) buildChain() http.Handler {
 	h = s.withAuthorization(h)
 	// kubectl --as: the authenticated user acts as another, if allowed.
 	h = impersonation.WithImpersonation(h, s.cfg.Authorizer)
+	h = s.withAudit(h)
 	h = authn.WithAuthentication(h, s.cfg.Authenticator, func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 	})
@@ -225,6 +229,7 @@ func (s *Server) withAuthorization(next http.Handler) http.Handler {
 			attrs.Verb = strings.ToLower(r.Method)
 		}
 		d, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
+		auditAuthorization(r.Context(), user, d, reason, err)
 		if err != nil {
 			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("authorize: %w", err)))
 			return

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -130,7 +129,7 @@ func runControllerManager(ctx context.Context, cfg *rest.Config, opts Controller
 // startWorkloadControllers builds the controllers on a fresh informer
 // factory and runs them until ctx ends.
 func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, opts ControllerManagerOptions, log *slog.Logger) error {
-	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	factory := newInformerFactory(client)
 	rs, err := replicaset.New(client, factory, recorder("replicaset-controller"), log.With("controller", "replicaset"))
 	if err != nil {
 		return fmt.Errorf("replicaset controller: %w", err)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -26,12 +24,12 @@ func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign %s certificate: %w", user, err)
 	}
-	return &rest.Config{
+	return withProtobuf(&rest.Config{
 		Host:            p.ServerURL,
 		QPS:             -1, // no client-side rate limit against our own server
 		TLSClientConfig: rest.TLSClientConfig{CAData: p.CA.CertPEM, CertData: certPEM, KeyData: keyPEM},
 		UserAgent:       user,
-	}, nil
+	}), nil
 }
 
 // runControllers starts the controllers that run inside the server until
@@ -49,7 +47,7 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	if err != nil {
 		return err
 	}
-	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	factory := newInformerFactory(client)
 	log := slog.Default().With("component", "controller-manager")
 	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer}, log); err != nil {
 		return err

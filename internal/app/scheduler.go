@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/auth/pki"
@@ -34,7 +32,7 @@ func runScheduler(ctx context.Context, p *pki.ServerPKI) error {
 	go scheduler.RunElected(ctx, client, identity, func(ctx context.Context) {
 		log.Info("leading", "identity", identity)
 		// A fresh informer factory per term: a lost lease stops both.
-		factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+		factory := newInformerFactory(client)
 		s := scheduler.New(client, factory, scheduler.Options{Log: log})
 		factory.Start(ctx.Done())
 		s.Run(ctx)

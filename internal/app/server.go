@@ -47,6 +47,8 @@ type ServerOptions struct {
 	SimulateNodes            int
 	NodeIP, PodCIDR          string
 	BridgeName               string
+	// Audit: the audit log's path, rotation and policy.
+	Audit AuditOptions
 	// Ready, if set, is closed once the server serves requests.
 	Ready chan<- struct{}
 }
@@ -79,21 +81,22 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
+	auditLog, err := newAuditLogger(opts.DataDir, opts.Audit)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
-	admCaches := &admissionCaches{}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:            store,
 		Resources:        rbacw.resources(builtin.Resources()),
 		Authenticator:    authn.NewX509Authenticator(p.CA.Pool()),
 		Authorizer:       rbacw.authorizer,
-		Admission:        newAdmission(admCaches),
+		Audit:            auditLog,
 		SecurePort:       opts.SecurePort,
 		KubeletClientTLS: kubeletTLS,
 	})
 	if err != nil {
-		return err
-	}
-	if err := admCaches.bind(srv); err != nil {
 		return err
 	}
 
