@@ -246,7 +246,9 @@ func TestAuditLogWithTheDefaultPolicy(t *testing.T) {
 			t.Errorf("line %d: stage before reception", i)
 		}
 	}
-	if n := len(find(evs, func(e *audit.Event) bool { return strings.HasPrefix(e.RequestURI, "/api/v1") && !strings.Contains(e.RequestURI, "namespaces") && e.Verb == "get" })); n != 0 {
+	if n := len(find(evs, func(e *audit.Event) bool {
+		return strings.HasPrefix(e.RequestURI, "/api/v1") && !strings.Contains(e.RequestURI, "namespaces") && e.Verb == "get"
+	})); n != 0 {
 		t.Errorf("%d discovery events: the default policy records none", n)
 	}
 
