@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"skiff.dev/skiff/internal/registry"
+	"skiff.dev/skiff/internal/registry/admissionregistration"
 	"skiff.dev/skiff/internal/registry/apps"
 	"skiff.dev/skiff/internal/registry/autoscaling"
 	"skiff.dev/skiff/internal/registry/batch"
@@ -37,6 +38,7 @@ func Resources() []registry.Resource {
 		eventsv1.Resources(),
 		scheduling.Resources(),
 		certificates.Resources(),
+		admissionregistration.WebhookResources(),
 	} {
 		out = append(out, group...)
 	}
