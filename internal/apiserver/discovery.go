@@ -201,6 +201,9 @@ func subresourcesOf(d *registry.Resource) []subresource {
 	if d.Scale != nil {
 		out = append(out, subresource{"scale", schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, []string{"get", "patch", "update"}})
 	}
+	for _, c := range d.CreateSubresources {
+		out = append(out, subresource{c.Name, c.Kind, []string{"create"}})
+	}
 	if d.GroupVersion.Group == "" && d.Resource == "namespaces" {
 		out = append(out, subresource{"finalize", self, []string{"update"}})
 	}

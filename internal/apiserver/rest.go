@@ -72,6 +72,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 		}
 		return
 	default:
+		if sub := createSubresource(res.def, info.Subresource); sub != nil {
+			s.serveCreateSubresource(w, r, res, sub, info)
+			return
+		}
 		if !res.def.HasStatus || !slices.Contains(res.def.StatusSubresources, info.Subresource) {
 			s.writeError(w, r, errNotFoundPath())
 			return

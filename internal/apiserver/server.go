@@ -67,6 +67,10 @@ type Config struct {
 	// attach, portforward): the cluster CA as roots and the API server's
 	// client certificate. Nil: those subresources answer 503.
 	KubeletClientTLS *tls.Config
+	// NonResourceHandlers serve further non-resource paths (exact
+	// match), after authentication and authorization: the service
+	// account issuer's OIDC discovery documents.
+	NonResourceHandlers map[string]http.Handler
 }
 
 // Server is the API server's HTTP handler.
@@ -295,6 +299,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case p == "/apis" || p == "/apis/":
 		s.serveGroups(w, r)
+		return
+	case s.cfg.NonResourceHandlers[p] != nil:
+		s.cfg.NonResourceHandlers[p].ServeHTTP(w, r)
 		return
 	}
 	info := parseRequestInfo(r)

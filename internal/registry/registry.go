@@ -57,6 +57,9 @@ type Resource struct {
 	StatusSubresources []string
 	// Scale, when set, gives the resource a /scale subresource.
 	Scale *ScaleAccessor
+	// CreateSubresources are create-only subresources answered from
+	// the parent object, storing nothing (serviceaccounts/token).
+	CreateSubresources []CreateSubresource
 	// KeepStatusOnCreate: a create may set status (a kubelet registers
 	// its Node with capacity, addresses and conditions); otherwise the
 	// handler clears status on create.
@@ -180,6 +183,20 @@ type FieldsFunc interface {
 // (the Warning header), as upstream returns for deprecated fields.
 type WarningsFunc interface {
 	Warnings(ctx context.Context, obj, old runtime.Object) []string
+}
+
+// CreateSubresource is a subresource served by create only that computes
+// an answer and stores nothing, as upstream's serviceaccounts/token
+// (TokenRequest). The API server decodes the body into New() as Kind and
+// answers 201 with what Create returns; the requesting user is on ctx.
+// Create checks the body (its name against the URL's, validation) and
+// returns API errors (apierrors) as they should reach the client, and
+// warnings for the response's Warning headers.
+type CreateSubresource struct {
+	Name   string
+	Kind   schema.GroupVersionKind
+	New    func() runtime.Object
+	Create func(ctx context.Context, namespace, name string, obj runtime.Object) (out runtime.Object, warnings []string, err error)
 }
 
 // ScaleAccessor maps a resource to autoscaling/v1 Scale.
