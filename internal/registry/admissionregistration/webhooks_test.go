@@ -61,16 +61,22 @@ func TestWebhookValidation(t *testing.T) {
 		}, "webhooks[0].clientConfig", field.ErrorTypeRequired, "exactly one of url or service is required"},
 		{"http url", func(w *admissionregistrationv1.ValidatingWebhook) { w.ClientConfig.URL = ptrTo("http://example.com") },
 			"webhooks[0].clientConfig.url", field.ErrorTypeInvalid, "'https' is the only allowed URL scheme; desired format: https://host[/path]"},
-		{"url query", func(w *admissionregistrationv1.ValidatingWebhook) { w.ClientConfig.URL = ptrTo("https://example.com/?a=b") },
+		{"url query", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.ClientConfig.URL = ptrTo("https://example.com/?a=b")
+		},
 			"webhooks[0].clientConfig.url", field.ErrorTypeInvalid, "query parameters are not permitted in the URL"},
-		{"url user", func(w *admissionregistrationv1.ValidatingWebhook) { w.ClientConfig.URL = ptrTo("https://u:p@example.com/") },
+		{"url user", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.ClientConfig.URL = ptrTo("https://u:p@example.com/")
+		},
 			"webhooks[0].clientConfig.url", field.ErrorTypeInvalid, "user information is not permitted in the URL"},
 		{"service path", func(w *admissionregistrationv1.ValidatingWebhook) {
 			w.ClientConfig = admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Name: "a", Namespace: "b", Path: ptrTo("/a//b")}}
 		}, "webhooks[0].clientConfig.service.path", field.ErrorTypeInvalid, "segment[1] may not be empty"},
 		{"no side effects", func(w *admissionregistrationv1.ValidatingWebhook) { w.SideEffects = nil },
 			"webhooks[0].sideEffects", field.ErrorTypeRequired, "must specify one of None, NoneOnDryRun"},
-		{"side effects Some", func(w *admissionregistrationv1.ValidatingWebhook) { w.SideEffects = ptrTo(admissionregistrationv1.SideEffectClassSome) },
+		{"side effects Some", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.SideEffects = ptrTo(admissionregistrationv1.SideEffectClassSome)
+		},
 			"webhooks[0].sideEffects", field.ErrorTypeNotSupported, ""},
 		{"no review versions", func(w *admissionregistrationv1.ValidatingWebhook) { w.AdmissionReviewVersions = nil },
 			"webhooks[0].admissionReviewVersions", field.ErrorTypeRequired, "must specify one of v1, v1beta1"},
@@ -80,15 +86,21 @@ func TestWebhookValidation(t *testing.T) {
 			"webhooks[0].timeoutSeconds", field.ErrorTypeInvalid, "the timeout value must be between 1 and 30 seconds"},
 		{"no operations", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Operations = nil },
 			"webhooks[0].rules[0].operations", field.ErrorTypeRequired, ""},
-		{"bad operation", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Operations = []admissionregistrationv1.OperationType{"PATCH"} },
+		{"bad operation", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.Rules[0].Operations = []admissionregistrationv1.OperationType{"PATCH"}
+		},
 			"webhooks[0].rules[0].operations[0]", field.ErrorTypeNotSupported, ""},
 		{"star and more resources", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Resources = []string{"*", "pods"} },
 			"webhooks[0].rules[0].resources", field.ErrorTypeInvalid, "if '*' is present, must not specify other resources without subresources"},
 		{"star star and more", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Resources = []string{"*/*", "pods"} },
 			"webhooks[0].rules[0].resources", field.ErrorTypeInvalid, "if '*/*' is present, must not specify other resources"},
-		{"x/* then x/y", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Resources = []string{"pods/*", "pods/status"} },
+		{"x/* then x/y", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.Rules[0].Resources = []string{"pods/*", "pods/status"}
+		},
 			"webhooks[0].rules[0].resources[1]", field.ErrorTypeInvalid, "if 'pods/*' is present, must not specify pods/status"},
-		{"bad scope", func(w *admissionregistrationv1.ValidatingWebhook) { w.Rules[0].Scope = ptrTo(admissionregistrationv1.ScopeType("Node")) },
+		{"bad scope", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.Rules[0].Scope = ptrTo(admissionregistrationv1.ScopeType("Node"))
+		},
 			"webhooks[0].rules[0].scope", field.ErrorTypeNotSupported, ""},
 		{"selector", func(w *admissionregistrationv1.ValidatingWebhook) {
 			w.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Bogus"}}}
