@@ -117,7 +117,7 @@ var orderedChecks = func() []*check {
 	out := slices.Clone(allChecks)
 	slices.SortStableFunc(out, func(a, b *check) int {
 		if a.level != b.level {
-			return compareLevels(a.level, b.level)
+			return CompareLevels(a.level, b.level)
 		}
 		return strings.Compare(a.id, b.id)
 	})

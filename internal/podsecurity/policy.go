@@ -37,8 +37,8 @@ func ParseLevel(s string) (Level, error) {
 	return Restricted, fmt.Errorf("must be one of privileged, baseline, restricted")
 }
 
-// compareLevels is -1, 0 or 1 as a is less, as, or more strict than b.
-func compareLevels(a, b Level) int {
+// CompareLevels is -1, 0 or 1 as a is less, as, or more strict than b.
+func CompareLevels(a, b Level) int {
 	rank := map[Level]int{Privileged: 0, Baseline: 1, Restricted: 2}
 	switch ra, rb := rank[a], rank[b]; {
 	case ra < rb:
@@ -187,7 +187,7 @@ func PolicyFromLabels(labels map[string]string, defaults Policy) (Policy, field.
 		p.Warn.Version, err = ParseVersion(v)
 		bad(WarnVersionLabel, v, err)
 	}
-	if !hasWarnLevel && hasEnforceLevel && compareLevels(p.Enforce.Level, p.Warn.Level) > 0 {
+	if !hasWarnLevel && hasEnforceLevel && CompareLevels(p.Enforce.Level, p.Warn.Level) > 0 {
 		p.Warn.Level = p.Enforce.Level
 		if !hasWarnVersion {
 			p.Warn.Version = p.Enforce.Version
@@ -201,5 +201,5 @@ func PolicyFromLabels(labels map[string]string, defaults Policy) (Policy, field.
 // namespace update: unchanged, privileged, or a same-version lower level.
 func RelaxesEnforce(old, new LevelVersion) bool {
 	return new == old || new.Level == Privileged ||
-		(new.Version == old.Version && compareLevels(new.Level, old.Level) < 1)
+		(new.Version == old.Version && CompareLevels(new.Level, old.Level) < 1)
 }
