@@ -37,6 +37,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newVersionCommand())
 	root.AddCommand(newImageCommand())
+	root.AddCommand(newLintCommand())
 	root.AddCommand(newAgentCommand())
 	return root
 }
