@@ -21,6 +21,7 @@ import (
 
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/bootstrap"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
@@ -41,8 +42,6 @@ type ServerOptions struct {
 	// DisableScheduler and DisableControllerManager leave those parts to
 	// another process (k3s's flags of the same names).
 	DisableScheduler, DisableControllerManager bool
-	// ServiceAccounts: token issuer, audiences and keys.
-	ServiceAccounts ServiceAccountOptions
 	// The in-process node agent: see AgentOptions (internal/app/agent.go).
 	NodeName                 string
 	ContainerRuntimeEndpoint string
@@ -72,6 +71,9 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
+	// The CA travels with the serving certificate so that a joining agent
+	// can check it against its token's pin before sending the token.
+	cert.Certificate = append(cert.Certificate, p.CA.Cert.Raw)
 
 	store, err := openStore(opts)
 	if err != nil {
@@ -89,24 +91,17 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	}
 	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
-	saw, err := newSAWiring(opts.DataDir, opts.ServiceAccounts, advertisedEndpoint(opts), opts.SecurePort)
-	if err != nil {
-		return fmt.Errorf("service account tokens: %w", err)
-	}
+	tokens := &cachedSecrets{}
 	srv, err := apiserver.New(apiserver.Config{
-		Store:               store,
-		Resources:           saw.resources(rbacw.resources(builtin.Resources())),
-		Authenticator:       authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator},
-		Authorizer:          rbacw.authorizer,
-		Audit:               auditLog,
-		SecurePort:          opts.SecurePort,
-		KubeletClientTLS:    kubeletTLS,
-		NonResourceHandlers: saw.discovery,
+		Store:            store,
+		Resources:        rbacw.resources(builtin.Resources()),
+		Authenticator:    authn.Union{authn.NewX509Authenticator(p.CA.Pool()), bootstrap.Authenticator{Secrets: tokens}},
+		Authorizer:       rbacw.authorizer,
+		Audit:            auditLog,
+		SecurePort:       opts.SecurePort,
+		KubeletClientTLS: kubeletTLS,
 	})
 	if err != nil {
-		return err
-	}
-	if err := saw.bind(srv); err != nil {
 		return err
 	}
 
@@ -131,6 +126,10 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		_ = httpSrv.Close()
 		return err
 	}
+	if err := tokens.bind(srv); err != nil {
+		_ = httpSrv.Close()
+		return err
+	}
 	rbacAdmin, err := componentConfig(p, "system:apiserver")
 	if err != nil {
 		_ = httpSrv.Close()
@@ -141,7 +140,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		return fmt.Errorf("start rbac: %w", err)
 	}
 	if !opts.DisableControllerManager {
-		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer); err != nil {
+		if err := runControllers(sctx, p, advertisedEndpoint(opts)); err != nil {
 			return fmt.Errorf("start controllers: %w", err)
 		}
 	}
