@@ -37,6 +37,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServerCommand(), newVersionCommand())
 	root.AddCommand(newImageCommand())
 	root.AddCommand(newAgentCommand())
+	root.AddCommand(newSecretsEncryptCommand())
 	root.AddCommand(newTokenCommand())
 	return root
 }
@@ -70,6 +71,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this machine's node, where its agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
+	f.StringVar(&opts.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file (apiserver.config.k8s.io/v1) for encrypting resources at rest, reloaded when it changes (default: <data-dir>/encryption-config.yaml, generated with a secretbox key for Secrets)")
 	f.StringVar(&opts.Audit.LogPath, "audit-log-path", "", "audit log file, JSON lines of audit.k8s.io/v1 events; - for standard output (default: <data-dir>/logs/audit.log)")
 	f.IntVar(&opts.Audit.MaxAge, "audit-log-maxage", audit.DefaultMaxAge, "days to keep rotated audit log files (0: no limit)")
 	f.IntVar(&opts.Audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "number of rotated audit log files to keep (0: no limit)")

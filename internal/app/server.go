@@ -26,6 +26,7 @@ import (
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/storage/encryption"
 )
 
 // ServerOptions are `skiff server`'s flags.
@@ -48,6 +49,9 @@ type ServerOptions struct {
 	SimulateNodes            int
 	NodeIP, PodCIDR          string
 	BridgeName               string
+	// EncryptionProviderConfig is upstream's --encryption-provider-config;
+	// empty: DATA_DIR/encryption-config.yaml, generated on first start.
+	EncryptionProviderConfig string
 	// Audit: the audit log's path, rotation and policy.
 	Audit AuditOptions
 	// Ready, if set, is closed once the server serves requests.
@@ -80,6 +84,11 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		return err
 	}
 	defer store.Close()
+	// Secrets are encrypted before they reach the store, and the
+	// configuration file is followed for key rotation.
+	if store, err = encryption.Wrap(ctx, store, opts.DataDir, opts.EncryptionProviderConfig); err != nil {
+		return err
+	}
 
 	kubeletTLS, err := kubeletClientTLS(p)
 	if err != nil {

@@ -34,8 +34,9 @@ type Status struct {
 	WriteKeys map[string]string `json:"writeKeys"`
 	// LoadError is the last reload's error, when the file on disk is not
 	// the one in use ("" otherwise).
-	LoadError string    `json:"loadError,omitempty"`
-	Loaded    time.Time `json:"loaded"`
+	LoadError string `json:"loadError,omitempty"`
+	// Loaded is when the configuration in use was loaded.
+	Loaded time.Time `json:"loaded"`
 }
 
 // ReadStatus reads a data directory's status file.
@@ -153,7 +154,7 @@ const DefaultReloadInterval = 2 * time.Second
 // WriteStatus records the configuration in use.
 func (r *Reloader) WriteStatus(loadErr error) error {
 	t := r.Store.Transformers()
-	st := Status{ConfigFile: r.ConfigFile, Hash: t.Hash, WriteKeys: t.WriteKeys(), Loaded: time.Now().UTC()}
+	st := Status{ConfigFile: r.ConfigFile, Hash: t.Hash, WriteKeys: t.WriteKeys(), Loaded: t.loaded}
 	if loadErr != nil {
 		st.LoadError = loadErr.Error()
 	}
@@ -184,7 +185,16 @@ func (r *Reloader) Run(ctx context.Context) {
 			slog.Error("encryption provider config: keeping the loaded configuration", "err", err)
 			continue
 		}
-		if hashOf(raw) == r.Store.Transformers().Hash || bytes.Equal(raw, lastBad) {
+		if bytes.Equal(raw, lastBad) {
+			continue
+		}
+		if HashOf(raw) == r.Store.Transformers().Hash {
+			if lastBad != nil { // the file is back to what is in use
+				lastBad = nil
+				if err := r.WriteStatus(nil); err != nil {
+					slog.Error("encryption status", "err", err)
+				}
+			}
 			continue
 		}
 		t, err := r.load(raw)

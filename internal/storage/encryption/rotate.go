@@ -62,7 +62,7 @@ func Rotate(ctx context.Context, o RotateOptions) (RotateResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if hashOf(raw) != st.Hash {
+	if HashOf(raw) != st.Hash {
 		return res, fmt.Errorf("the server does not use %s as it is on disk (load error: %q); fix the file first", st.ConfigFile, st.LoadError)
 	}
 	idx := -1
@@ -148,7 +148,7 @@ func writeAndWait(ctx context.Context, o RotateOptions, path string, cfg *Config
 	if err != nil {
 		return err
 	}
-	want := hashOf(raw)
+	want := HashOf(raw)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)

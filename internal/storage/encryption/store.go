@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"skiff.dev/skiff/internal/storage"
 )
@@ -18,7 +19,8 @@ type Transformers struct {
 	rules []rule
 	// Hash identifies the configuration it was built from (hex SHA-256 of
 	// the file), so a reload of identical bytes is recognised.
-	Hash string
+	Hash   string
+	loaded time.Time
 }
 
 type rule struct {
@@ -30,8 +32,8 @@ type rule struct {
 // NewTransformers builds the ciphers of a validated configuration. It
 // fails on a kms provider (ErrKMSUnsupported) and on bad keys.
 func NewTransformers(cfg *Configuration, raw []byte) (*Transformers, error) {
-	t := &Transformers{}
-	t.Hash = hashOf(raw)
+	t := &Transformers{loaded: time.Now().UTC().Truncate(time.Second)}
+	t.Hash = HashOf(raw)
 	for i, rc := range cfg.Resources {
 		ch, err := newChain(rc.Providers)
 		if err != nil {
@@ -57,7 +59,8 @@ func LoadTransformers(path string) (*Transformers, error) {
 	return t, nil
 }
 
-func hashOf(raw []byte) string {
+// HashOf is the hash a Status records for a configuration file's bytes.
+func HashOf(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }
