@@ -212,9 +212,17 @@ func auditUserInfo(u *authn.User) authenticationv1.UserInfo {
 // puts it back for the handler, completes objectRef from the object's
 // metadata, and at Request level and above records it as requestObject.
 func (s *Server) auditRequestBody(r *http.Request, rec *auditRecord) {
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-	default:
+	// Upstream completes objectRef from created and updated objects only
+	// (not from patches), so below Request level a patch or delete body
+	// is not even read: node status patches are most of a big cluster's
+	// writes.
+	wholeObject := r.Method == http.MethodPost || r.Method == http.MethodPut
+	switch {
+	case rec.decision.Level.GreaterOrEqual(audit.LevelRequest):
+		if !wholeObject && r.Method != http.MethodPatch && r.Method != http.MethodDelete {
+			return
+		}
+	case !wholeObject || rec.ev.ObjectRef == nil:
 		return
 	}
 	if r.Body == nil || r.Body == http.NoBody || isUpgradeRequest(r) {
@@ -232,7 +240,7 @@ func (s *Server) auditRequestBody(r *http.Request, rec *auditRecord) {
 	if js == nil {
 		return
 	}
-	if ref := rec.ev.ObjectRef; ref != nil && ct != mediaJSONPatch {
+	if ref := rec.ev.ObjectRef; ref != nil && wholeObject {
 		completeObjectRef(ref, js)
 	}
 	if rec.decision.Level.GreaterOrEqual(audit.LevelRequest) {

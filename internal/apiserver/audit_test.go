@@ -290,3 +290,30 @@ func TestAuditIDHeader(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 }
+
+// A patch is recorded as sent at Request level, and objectRef comes from
+// the URL only, as upstream.
+func TestAuditPatch(t *testing.T) {
+	const patch = `{"metadata":{"uid":"not-from-a-patch","labels":{"a":"b"}}}`
+	u, events := auditFilter(t, policyAt(audit.LevelRequest, false), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got, _ := io.ReadAll(r.Body); string(got) != patch {
+			t.Errorf("the handler read %q", got)
+		}
+	}))
+	req, _ := http.NewRequest(http.MethodPatch, u+"/apis/apps/v1/namespaces/ns1/deployments/d1", strings.NewReader(patch))
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	evs := events()
+	ev := evs[len(evs)-1]
+	if ev.Verb != "patch" || string(ev.RequestObject) != patch {
+		t.Errorf("verb %s, requestObject %s", ev.Verb, ev.RequestObject)
+	}
+	want := audit.ObjectReference{Resource: "deployments", Namespace: "ns1", Name: "d1", APIGroup: "apps", APIVersion: "v1"}
+	if *ev.ObjectRef != want {
+		t.Errorf("objectRef %+v, want %+v", *ev.ObjectRef, want)
+	}
+}
