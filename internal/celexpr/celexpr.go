@@ -159,10 +159,14 @@ func (e *Env) Compile(expr string, want ...*cel.Type) (*Program, error) {
 
 // AddVariable compiles a variable's expression and declares
 // variables.<name> with its type for the expressions compiled after it.
-// On error the environment is unchanged.
+// A variable that does not compile is still declared, as dyn, so that
+// only its own error is reported, not one per expression using it.
 func (e *Env) AddVariable(name, expr string) (*Variable, error) {
 	p, err := e.Compile(expr)
 	if err != nil {
+		if env, xerr := e.env.Extend(cel.Variable(variablesPrefix+name, cel.DynType)); xerr == nil {
+			e.env = env
+		}
 		return nil, err
 	}
 	env, err := e.env.Extend(cel.Variable(variablesPrefix+name, p.Output))

@@ -39,6 +39,7 @@ func Resources() []registry.Resource {
 		scheduling.Resources(),
 		certificates.Resources(),
 		admissionregistration.WebhookResources(),
+		admissionregistration.PolicyResources(),
 	} {
 		out = append(out, group...)
 	}
