@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"skiff.dev/skiff/internal/registry"
+)
+
+// LazyObjects is Objects over a cache that exists only once the API server
+// has been built: empty until Bind. Safe for concurrent use.
+type LazyObjects struct {
+	o atomic.Pointer[Objects]
+}
+
+var _ Objects = (*LazyObjects)(nil)
+
+// Bind points l at o.
+func (l *LazyObjects) Bind(o Objects) { l.o.Store(&o) }
+
+func (l *LazyObjects) List(namespace string) []runtime.Object {
+	if o := l.o.Load(); o != nil {
+		return (*o).List(namespace)
+	}
+	return nil
+}
+
+func (l *LazyObjects) Get(namespace, name string) (runtime.Object, bool) {
+	if o := l.o.Load(); o != nil {
+		return (*o).Get(namespace, name)
+	}
+	return nil, false
+}
+
+// ServedParams is a ParamSource over the resources the API server serves:
+// a paramKind is looked up in Resources (kind → resource and scope), its
+// objects read with the function given to Bind (the server's Cached).
+type ServedParams struct {
+	Resources []registry.Resource
+	cached    atomic.Pointer[func(schema.GroupVersionResource) (Objects, error)]
+}
+
+var _ ParamSource = (*ServedParams)(nil)
+
+// Bind sets how a resource's cache is found.
+func (s *ServedParams) Bind(cached func(schema.GroupVersionResource) (Objects, error)) {
+	s.cached.Store(&cached)
+}
+
+func (s *ServedParams) ParamObjects(gvk schema.GroupVersionKind) (Objects, bool, error) {
+	cached := s.cached.Load()
+	for _, r := range s.Resources {
+		if r.GroupVersionKind() != gvk {
+			continue
+		}
+		if cached == nil {
+			return nil, false, fmt.Errorf("%s: the API server is starting", gvk)
+		}
+		objs, err := (*cached)(r.GroupVersionResource())
+		if err != nil {
+			return nil, false, err
+		}
+		return objs, r.Namespaced, nil
+	}
+	return nil, false, fmt.Errorf("%s is not served", gvk)
+}
