@@ -15,6 +15,7 @@ import (
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/app"
 	"skiff.dev/skiff/internal/audit"
+	"skiff.dev/skiff/internal/auth/serviceaccount"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,6 +37,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newVersionCommand())
 	root.AddCommand(newImageCommand())
+	root.AddCommand(newLintCommand())
 	root.AddCommand(newAgentCommand())
 	root.AddCommand(newSecretsEncryptCommand())
 	root.AddCommand(newTokenCommand())
@@ -71,6 +73,11 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this machine's node, where its agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
+	f.StringVar(&opts.ServiceAccounts.Issuer, "service-account-issuer", serviceaccount.DefaultIssuer, "iss of the service account tokens the server issues (an https URL for OIDC discovery)")
+	f.StringSliceVar(&opts.ServiceAccounts.APIAudiences, "api-audiences", nil, "audiences the API accepts in service account tokens, and the default of token requests (default: the issuer)")
+	f.StringVar(&opts.ServiceAccounts.SigningKeyFile, "service-account-signing-key-file", "", "PEM private key that signs service account tokens (default: <data-dir>/"+serviceaccount.KeyFile+", generated on first start)")
+	f.StringSliceVar(&opts.ServiceAccounts.KeyFiles, "service-account-key-file", nil, "PEM files of further public keys service account tokens are verified with (keys rotated out)")
+	f.DurationVar(&opts.ServiceAccounts.MaxTokenExpiration, "service-account-max-token-expiration", 0, "longest lifetime a token request gets (0: no maximum)")
 	f.StringVar(&opts.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file (apiserver.config.k8s.io/v1) for encrypting resources at rest, reloaded when it changes (default: <data-dir>/encryption-config.yaml, generated with a secretbox key for Secrets)")
 	f.StringVar(&opts.Audit.LogPath, "audit-log-path", "", "audit log file, JSON lines of audit.k8s.io/v1 events; - for standard output (default: <data-dir>/logs/audit.log)")
 	f.IntVar(&opts.Audit.MaxAge, "audit-log-maxage", audit.DefaultMaxAge, "days to keep rotated audit log files (0: no limit)")

@@ -30,6 +30,7 @@ import (
 	"skiff.dev/skiff/internal/controller/replicaset"
 	"skiff.dev/skiff/internal/controller/resourcequota"
 	"skiff.dev/skiff/internal/controller/serviceaccount"
+	"skiff.dev/skiff/internal/controller/serviceaccounttoken"
 )
 
 // Upstream kube-controller-manager's lease and timings.
@@ -53,9 +54,11 @@ const (
 	endpointsWorkers      = 5
 	endpointSliceWorkers  = 5
 	serviceAccountWorkers = 1
-	nodeLifecycleWorkers  = 2
-	disruptionWorkers     = 2
-	resourceQuotaWorkers  = 5
+	// upstream's --concurrent-serviceaccount-token-syncs
+	serviceAccountTokenWorkers = 5
+	nodeLifecycleWorkers       = 2
+	disruptionWorkers          = 2
+	resourceQuotaWorkers       = 5
 )
 
 // APIServerEndpoint is where pods reach the API server: the address and
@@ -73,6 +76,10 @@ type ControllerManagerOptions struct {
 	// NodeLifecycle holds the node monitor's grace periods (zero:
 	// upstream's 50 s, 60 s at startup, checked every 5 s).
 	NodeLifecycle nodelifecycle.Config
+	// TokenIssuer signs the legacy tokens of service-account-token
+	// secrets, with RootCA (PEM) beside them; nil: no token controller.
+	TokenIssuer serviceaccounttoken.Issuer
+	RootCA      []byte
 	// CA signs approved CSRs of the kubernetes.io signers (nil: no CSR
 	// signer); ClusterSigningDuration caps their certificates (0: a year).
 	CA                     *pki.CA
@@ -156,6 +163,12 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	if err != nil {
 		return fmt.Errorf("serviceaccount controller: %w", err)
 	}
+	var sat *serviceaccounttoken.Controller
+	if opts.TokenIssuer != nil {
+		if sat, err = serviceaccounttoken.New(client, factory, opts.TokenIssuer, opts.RootCA, log.With("controller", "serviceaccount-token")); err != nil {
+			return fmt.Errorf("serviceaccount-token controller: %w", err)
+		}
+	}
 	nl, err := nodelifecycle.New(client, factory, recorder("node-controller"), opts.NodeLifecycle, log.With("controller", "nodelifecycle"))
 	if err != nil {
 		return fmt.Errorf("node lifecycle controller: %w", err)
@@ -192,6 +205,9 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	go func() { _ = ep.Run(ctx, endpointsWorkers) }()
 	go func() { _ = eps.Run(ctx, endpointSliceWorkers) }()
 	go func() { _ = sa.Run(ctx, serviceAccountWorkers) }()
+	if sat != nil {
+		go func() { _ = sat.Run(ctx, serviceAccountTokenWorkers) }()
+	}
 	go func() { _ = nl.Run(ctx, nodeLifecycleWorkers) }()
 	go func() { _ = dis.Run(ctx, disruptionWorkers) }()
 	go func() { _ = rq.Run(ctx, resourceQuotaWorkers) }()

@@ -11,6 +11,7 @@ import (
 
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/controller/namespace"
+	"skiff.dev/skiff/internal/controller/serviceaccounttoken"
 )
 
 // componentConfig is a client config for an in-process component: its own
@@ -34,7 +35,7 @@ func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
 
 // runControllers starts the controllers that run inside the server until
 // ctx ends.
-func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint) error {
+func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer) error {
 	cfg, err := componentConfig(p, "system:kube-controller-manager")
 	if err != nil {
 		return err
@@ -49,7 +50,7 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	}
 	factory := newInformerFactory(client)
 	log := slog.Default().With("component", "controller-manager")
-	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer, CA: p.CA}, log); err != nil {
+	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA}, log); err != nil {
 		return err
 	}
 	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))

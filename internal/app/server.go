@@ -43,6 +43,8 @@ type ServerOptions struct {
 	// DisableScheduler and DisableControllerManager leave those parts to
 	// another process (k3s's flags of the same names).
 	DisableScheduler, DisableControllerManager bool
+	// ServiceAccounts: token issuer, audiences and keys.
+	ServiceAccounts ServiceAccountOptions
 	// The in-process node agent: see AgentOptions (internal/app/agent.go).
 	NodeName                 string
 	ContainerRuntimeEndpoint string
@@ -101,16 +103,24 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
 	tokens := &cachedSecrets{}
+	saw, err := newSAWiring(opts.DataDir, opts.ServiceAccounts, advertisedEndpoint(opts), opts.SecurePort)
+	if err != nil {
+		return fmt.Errorf("service account tokens: %w", err)
+	}
 	srv, err := apiserver.New(apiserver.Config{
-		Store:            store,
-		Resources:        rbacw.resources(builtin.Resources()),
-		Authenticator:    authn.Union{authn.NewX509Authenticator(p.CA.Pool()), bootstrap.Authenticator{Secrets: tokens}},
-		Authorizer:       rbacw.authorizer,
-		Audit:            auditLog,
-		SecurePort:       opts.SecurePort,
-		KubeletClientTLS: kubeletTLS,
+		Store:               store,
+		Resources:           saw.resources(rbacw.resources(builtin.Resources())),
+		Authenticator:       authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator, bootstrap.Authenticator{Secrets: tokens}},
+		Authorizer:          rbacw.authorizer,
+		Audit:               auditLog,
+		SecurePort:          opts.SecurePort,
+		KubeletClientTLS:    kubeletTLS,
+		NonResourceHandlers: saw.discovery,
 	})
 	if err != nil {
+		return err
+	}
+	if err := saw.bind(srv); err != nil {
 		return err
 	}
 
@@ -149,7 +159,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		return fmt.Errorf("start rbac: %w", err)
 	}
 	if !opts.DisableControllerManager {
-		if err := runControllers(sctx, p, advertisedEndpoint(opts)); err != nil {
+		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer); err != nil {
 			return fmt.Errorf("start controllers: %w", err)
 		}
 	}
