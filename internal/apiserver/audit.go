@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -192,6 +193,29 @@ func auditAuthorization(ctx context.Context, user *authn.User, d authz.Decision,
 		rec.ev.Annotations[auditDecisionKey] = "forbid"
 		rec.ev.Annotations[auditReasonKey] = reason
 	}
+}
+
+// auditAnnotate adds an annotation to the request's audit event, as
+// upstream's audit.AddAuditAnnotation: for admission plug-ins
+// (admission.Attributes.Annotate) and other filters. The first value of a
+// key wins. No-op for requests that are not audited.
+func auditAnnotate(ctx context.Context, key, value string) {
+	rec, _ := ctx.Value(auditKey{}).(*auditRecord)
+	if rec == nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if old, ok := rec.ev.Annotations[key]; ok {
+		if old != value {
+			slog.Warn("audit annotation already set", "auditID", rec.ev.AuditID, "key", key, "kept", old, "dropped", value)
+		}
+		return
+	}
+	if rec.ev.Annotations == nil {
+		rec.ev.Annotations = map[string]string{}
+	}
+	rec.ev.Annotations[key] = value
 }
 
 func auditUserInfo(u *authn.User) authenticationv1.UserInfo {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -316,4 +317,23 @@ func TestAuditPatch(t *testing.T) {
 	if *ev.ObjectRef != want {
 		t.Errorf("objectRef %+v, want %+v", *ev.ObjectRef, want)
 	}
+}
+
+func TestAuditAnnotate(t *testing.T) {
+	u, events := auditFilter(t, policyAt(audit.LevelMetadata, false), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auditAnnotate(r.Context(), "pod-security.kubernetes.io/audit-violations", "first")
+		auditAnnotate(r.Context(), "pod-security.kubernetes.io/audit-violations", "second")
+		auditAnnotate(r.Context(), "example.com/other", "x")
+	}))
+	resp, err := http.Post(u+"/api/v1/namespaces/default/pods", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	evs := events()
+	got := evs[len(evs)-1].Annotations
+	if got["pod-security.kubernetes.io/audit-violations"] != "first" || got["example.com/other"] != "x" {
+		t.Errorf("annotations %v: the first value of a key wins", got)
+	}
+	auditAnnotate(context.Background(), "k", "v") // not audited: no-op
 }
