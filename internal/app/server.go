@@ -102,6 +102,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	}
 	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
+	admCaches := &admissionCaches{}
 	tokens := &cachedSecrets{}
 	saw, err := newSAWiring(opts.DataDir, opts.ServiceAccounts, advertisedEndpoint(opts), opts.SecurePort)
 	if err != nil {
@@ -112,12 +113,16 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		Resources:           saw.resources(rbacw.resources(builtin.Resources())),
 		Authenticator:       authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator, bootstrap.Authenticator{Secrets: tokens}},
 		Authorizer:          rbacw.authorizer,
+		Admission:           newAdmission(admCaches),
 		Audit:               auditLog,
 		SecurePort:          opts.SecurePort,
 		KubeletClientTLS:    kubeletTLS,
 		NonResourceHandlers: saw.discovery,
 	})
 	if err != nil {
+		return err
+	}
+	if err := admCaches.bind(srv); err != nil {
 		return err
 	}
 	if err := saw.bind(srv); err != nil {
