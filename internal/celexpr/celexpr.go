@@ -2,9 +2,10 @@
 // API server does for admission (ValidatingAdmissionPolicy validations,
 // messageExpressions, audit annotations, variables and matchConditions):
 // the same variables (object, oldObject, request, params, namespaceObject,
-// variables.<name>), cel-go's standard extension libraries plus the
-// Kubernetes ones (quantity, url, regex find/findAll, ip, cidr, lists), and a
-// cost limit per evaluation so a bad expression cannot hang the server.
+// authorizer, variables.<name>), cel-go's standard extension libraries
+// plus the Kubernetes ones (quantity, url, regex find/findAll, ip, cidr,
+// lists, authz), and a cost limit per evaluation so a bad expression
+// cannot hang the server.
 //
 // Use: env, err := NewEnv(Decls{Params: true}); then env.AddVariable for
 // each of a policy's variables in order (a variable may use the earlier
@@ -78,6 +79,7 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Lib(k8sURLs{}),
 		cel.Lib(k8sQuantity{}),
 		cel.Lib(k8sIP{}),
+		cel.Lib(k8sAuthz{}),
 		cel.Variable(VarObject, cel.DynType),
 		cel.Variable(VarOldObject, cel.DynType),
 		cel.Variable(VarRequest, cel.MapType(cel.StringType, cel.DynType)),
@@ -188,6 +190,12 @@ func (e *Env) Variables() []*Variable { return e.variables }
 type Input struct {
 	Object, OldObject, Params, NamespaceObject map[string]any
 	Request                                    map[string]any
+	// Authorize answers the `authorizer` library's checks for the
+	// requesting user; nil makes authorizer null.
+	Authorize AuthorizeFunc
+	// RequestResource is authorizer.requestResource: the request's group,
+	// resource, subresource, namespace and name.
+	RequestResource AuthzCheck
 }
 
 // Activation holds one request's variables for several evaluations. Not
@@ -207,6 +215,7 @@ func NewActivation(ctx context.Context, in Input, vars []*Variable) *Activation 
 		VarNamespaceObject: nullable(in.NamespaceObject),
 		VarRequest:         in.Request,
 	}
+	bindings["authorizer"], bindings["authorizer.requestResource"] = authorizerBindings(ctx, in.Authorize, in.RequestResource)
 	a := &Activation{ctx: ctx}
 	for _, v := range vars {
 		bindings[variablesPrefix+v.Name] = func() ref.Val {

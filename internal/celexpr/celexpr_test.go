@@ -180,3 +180,48 @@ func TestCostLimit(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// TestAuthorizer: the authorizer library builds the checks upstream's
+// does and reads the decision.
+func TestAuthorizer(t *testing.T) {
+	var asked []AuthzCheck
+	authorize := func(_ context.Context, c AuthzCheck) (bool, string, error) {
+		asked = append(asked, c)
+		if c.Resource == "secrets" {
+			return false, "no secrets", nil
+		}
+		return true, "", nil
+	}
+	in := Input{Authorize: authorize, RequestResource: AuthzCheck{Group: "apps", Resource: "deployments", Namespace: "default", Name: "web"}}
+	cases := []struct {
+		expr string
+		want AuthzCheck
+		out  any
+	}{
+		{"authorizer.group('').resource('secrets').namespace('default').name('db').check('get').allowed()",
+			AuthzCheck{Verb: "get", Resource: "secrets", Namespace: "default", Name: "db"}, false},
+		{"authorizer.group('').resource('secrets').check('list').reason()", AuthzCheck{Verb: "list", Resource: "secrets"}, "no secrets"},
+		{"authorizer.path('/healthz').check('get').allowed()", AuthzCheck{Verb: "get", Path: "/healthz"}, true},
+		{"authorizer.requestResource.subresource('scale').check('update').allowed()",
+			AuthzCheck{Verb: "update", Group: "apps", Resource: "deployments", Subresource: "scale", Namespace: "default", Name: "web"}, true},
+		{"authorizer.serviceAccount('kube-system', 'ctrl').group('apps').resource('deployments').check('create').errored()",
+			AuthzCheck{ServiceAccountNamespace: "kube-system", ServiceAccountName: "ctrl", Verb: "create", Group: "apps", Resource: "deployments"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			asked = nil
+			env, _ := NewEnv(Decls{})
+			p, err := env.Compile(tc.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := p.Eval(NewActivation(context.Background(), in, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Value() != tc.out || len(asked) != 1 || asked[0] != tc.want {
+				t.Fatalf("got %v, asked %+v; want %v, %+v", out.Value(), asked, tc.out, tc.want)
+			}
+		})
+	}
+}

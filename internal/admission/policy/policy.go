@@ -40,6 +40,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/celexpr"
 )
 
@@ -68,6 +70,9 @@ type ParamSource interface {
 type Plugin struct {
 	Policies, Bindings, Namespaces Objects
 	Params                         ParamSource
+	// Authorizer answers the CEL authorizer library's checks; nil makes
+	// `authorizer` null.
+	Authorizer authz.Authorizer
 
 	compiled compiledPolicies
 }
@@ -336,7 +341,9 @@ func (r *request) celInput(p *Plugin) (*celexpr.Input, error) {
 		return r.input, nil
 	}
 	a := r.a
-	in := &celexpr.Input{Request: requestMap(a)}
+	in := &celexpr.Input{Request: requestMap(a), Authorize: p.authorizeFunc(a.User),
+		RequestResource: celexpr.AuthzCheck{Group: a.Resource.Group, Resource: a.Resource.Resource,
+			Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name}}
 	var err error
 	if a.Object != nil && a.Operation != admission.Connect {
 		if in.Object, err = toUnstructured(a.Object, a.Kind); err != nil {
@@ -490,5 +497,29 @@ func (r *request) act(pol *admissionregistrationv1.ValidatingAdmissionPolicy, b 
 			r.audits = append(r.audits, validationFailure{Message: msg, Policy: pol.Name, Binding: b.Name,
 				ExpressionIndex: i, ValidationActions: b.Spec.ValidationActions})
 		}
+	}
+}
+
+// authorizeFunc asks p.Authorizer the CEL authorizer's checks as user, or
+// as the ServiceAccount a check names.
+func (p *Plugin) authorizeFunc(user *authn.User) celexpr.AuthorizeFunc {
+	if p.Authorizer == nil {
+		return nil
+	}
+	return func(ctx context.Context, c celexpr.AuthzCheck) (bool, string, error) {
+		u := user
+		if c.ServiceAccountName != "" {
+			u = &authn.User{
+				Name:   "system:serviceaccount:" + c.ServiceAccountNamespace + ":" + c.ServiceAccountName,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + c.ServiceAccountNamespace},
+			}
+		}
+		attrs := authz.Attributes{User: u, Verb: c.Verb, Path: c.Path}
+		if c.Path == "" {
+			attrs = authz.Attributes{User: u, Verb: c.Verb, IsResourceRequest: true, APIGroup: c.Group, APIVersion: "*",
+				Resource: c.Resource, Subresource: c.Subresource, Namespace: c.Namespace, Name: c.Name}
+		}
+		d, reason, err := p.Authorizer.Authorize(ctx, attrs)
+		return d == authz.Allow, reason, err
 	}
 }

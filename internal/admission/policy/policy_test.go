@@ -67,11 +67,14 @@ func start(t *testing.T) (kubernetes.Interface, *warnings) {
 	}
 	var policies, bindings, namespaces policy.LazyObjects
 	params := &policy.ServedParams{Resources: builtin.Resources()}
+	authorizer := authz.Superusers{Group: "system:masters"}
+	plugin := policy.New(&policies, &bindings, &namespaces, params)
+	plugin.Authorizer = authorizer
 	srv, err := apiserver.New(apiserver.Config{
 		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
 		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authz.Superusers{Group: "system:masters"},
-		Admission:     admission.NewChain(policy.New(&policies, &bindings, &namespaces, params)),
+		Authorizer:    authorizer,
+		Admission:     admission.NewChain(plugin),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +319,20 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.eventually("failurePolicy Ignore to admit", func() bool { err, _ := e.tryCreate(deployment("web", "failure", 1)); return err == nil })
+	})
+
+	t.Run("authorizer", func(t *testing.T) {
+		e.t = t
+		e.apply(deploymentPolicy("authz-policy", "authz",
+			admissionregistrationv1.Validation{Expression: "authorizer.requestResource.check('create').allowed()", Message: "requester may not create"},
+			admissionregistrationv1.Validation{
+				Expression: "authorizer.serviceAccount('default', 'builder').group('apps').resource('deployments').namespace(object.metadata.namespace).check('create').allowed()",
+				Message:    "builder may not create deployments",
+			}), binding("authz-binding", "authz-policy", admissionregistrationv1.Deny))
+		se := e.refusal(deployment("web", "authz", 1))
+		if !strings.HasSuffix(se.ErrStatus.Message, "denied request: builder may not create deployments") {
+			t.Fatalf("message = %q", se.ErrStatus.Message)
+		}
 	})
 
 	t.Run("compile errors are refused on write", func(t *testing.T) {
