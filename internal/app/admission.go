@@ -1,18 +1,98 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/admission/defaultstorageclass"
+	"skiff.dev/skiff/internal/admission/defaulttolerationseconds"
+	"skiff.dev/skiff/internal/admission/denyserviceexternalips"
+	"skiff.dev/skiff/internal/admission/eventratelimit"
+	"skiff.dev/skiff/internal/admission/limitranger"
+	"skiff.dev/skiff/internal/admission/namespacelifecycle"
 	"skiff.dev/skiff/internal/admission/podsecurity"
+	"skiff.dev/skiff/internal/admission/priority"
+	"skiff.dev/skiff/internal/admission/resourcequota"
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/registry/scheduling"
 )
 
+// AdmissionOptions are `skiff server`'s admission flags.
+type AdmissionOptions struct {
+	// EnablePlugins and DisablePlugins are upstream's
+	// --enable-admission-plugins and --disable-admission-plugins: names
+	// added to or taken from the plug-ins on by default (all of
+	// AdmissionPlugins). The chain's order is fixed, whatever the flags'.
+	EnablePlugins, DisablePlugins []string
+	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are
+	// DefaultTolerationSeconds' bounds; 0 means upstream's 300.
+	NotReadyTolerationSeconds, UnreachableTolerationSeconds int64
+}
+
+// AdmissionPlugins are the plug-ins Skiff has, in the chain's order, all
+// on by default. Upstream's recommended order: the mutating plug-ins
+// before the validating ones; EventRateLimit early, so a refused event
+// takes nothing else; ResourceQuota last, since it charges the quota for
+// a write no later plug-in may then refuse.
+var AdmissionPlugins = []string{
+	namespacelifecycle.Name,
+	eventratelimit.Name,
+	limitranger.Name,
+	priority.Name,
+	defaulttolerationseconds.Name,
+	defaultstorageclass.Name,
+	podsecurity.PluginName,
+	denyserviceexternalips.Name,
+	resourcequota.Name,
+}
+
+// enabledAdmissionPlugins applies the flags to the default set.
+func enabledAdmissionPlugins(opts AdmissionOptions) (map[string]bool, error) {
+	on := map[string]bool{}
+	for _, n := range AdmissionPlugins {
+		on[n] = true
+	}
+	for _, set := range []struct {
+		names []string
+		value bool
+	}{{opts.EnablePlugins, true}, {opts.DisablePlugins, false}} {
+		for _, n := range set.names {
+			if n = strings.TrimSpace(n); n == "" {
+				continue
+			}
+			if !slices.Contains(AdmissionPlugins, n) {
+				return nil, fmt.Errorf("admission plug-in %q is not known (known: %s)", n, strings.Join(AdmissionPlugins, ", "))
+			}
+			on[n] = set.value
+		}
+	}
+	return on, nil
+}
+
 // admissionCaches are the API server's watch caches the admission
-// plug-ins read. The chain is built before the server exists, so they
-// are bound just after apiserver.New (bind); before Start they are empty.
+// plug-ins read, and the client ResourceQuota charges quotas with. The
+// chain is built before the server exists, so the caches are bound just
+// after apiserver.New (bind), the client once the server serves (start);
+// before that they are empty.
 type admissionCaches struct {
 	podSecurity podsecurity.CachedObjects
+
+	limitRanges, priorityClasses, storageClasses, quotas lazyObjects
+	quotaStore                                           clientQuotaStore
 }
 
 // bind points the plug-ins at srv's caches.
@@ -26,15 +106,125 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 		return err
 	}
 	c.podSecurity.Bind(namespaces, pods)
+	for gvr, dst := range map[schema.GroupVersionResource]*lazyObjects{
+		corev1.SchemeGroupVersion.WithResource("limitranges"):           &c.limitRanges,
+		corev1.SchemeGroupVersion.WithResource("resourcequotas"):        &c.quotas,
+		schedulingv1.SchemeGroupVersion.WithResource("priorityclasses"): &c.priorityClasses,
+		storagev1.SchemeGroupVersion.WithResource("storageclasses"):     &c.storageClasses,
+	} {
+		cached, err := srv.Cached(gvr)
+		if err != nil {
+			return err
+		}
+		dst.c.Store(&cached)
+	}
 	return nil
 }
 
-// newAdmission is the admission chain of `skiff server`, in upstream's
-// order: the mutating plug-ins first (their Admit runs before
-// validation), then the validating ones.
-func newAdmission(caches *admissionCaches) *admission.Chain {
-	return admission.NewChain(
-		// Validating.
-		podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
-	)
+// start gives ResourceQuota its client, and creates the built-in
+// PriorityClasses (system-node-critical, system-cluster-critical) as
+// upstream's API server does at start. admin is a system:masters config.
+func (c *admissionCaches) start(ctx context.Context, admin *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return fmt.Errorf("admission client: %w", err)
+	}
+	c.quotaStore.cs.Store(cs)
+	for _, pc := range scheduling.SystemPriorityClasses() {
+		_, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create priority class %s: %w", pc.Name, err)
+		}
+	}
+	return nil
+}
+
+// newAdmission is the admission chain of `skiff server`: the enabled
+// plug-ins, in AdmissionPlugins' order.
+func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Chain, error) {
+	on, err := enabledAdmissionPlugins(opts)
+	if err != nil {
+		return nil, err
+	}
+	notReady, unreachable := opts.NotReadyTolerationSeconds, opts.UnreachableTolerationSeconds
+	if notReady == 0 {
+		notReady = defaulttolerationseconds.DefaultSeconds
+	}
+	if unreachable == 0 {
+		unreachable = defaulttolerationseconds.DefaultSeconds
+	}
+	events, err := eventratelimit.New(eventratelimit.DefaultLimits(), nil)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]admission.Plugin{
+		namespacelifecycle.Name:       namespacelifecycle.Plugin{},
+		eventratelimit.Name:           events,
+		limitranger.Name:              limitranger.Plugin{LimitRanges: &caches.limitRanges},
+		priority.Name:                 priority.Plugin{Classes: &caches.priorityClasses},
+		defaulttolerationseconds.Name: defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
+		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
+		podsecurity.PluginName:        podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
+		denyserviceexternalips.Name:   denyserviceexternalips.Plugin{},
+		resourcequota.Name:            resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
+	}
+	var plugins []admission.Plugin
+	for _, n := range AdmissionPlugins {
+		if on[n] {
+			plugins = append(plugins, all[n])
+		}
+	}
+	return admission.NewChain(plugins...), nil
+}
+
+// lazyObjects is one resource's watch cache, empty until bound.
+type lazyObjects struct {
+	c atomic.Pointer[apiserver.CachedObjects]
+}
+
+func (l *lazyObjects) List(namespace string) []runtime.Object {
+	if c := l.c.Load(); c != nil {
+		return c.List(namespace)
+	}
+	return nil
+}
+
+func (l *lazyObjects) Get(namespace, name string) (runtime.Object, bool) {
+	if c := l.c.Load(); c != nil {
+		return c.Get(namespace, name)
+	}
+	return nil, false
+}
+
+// clientQuotaStore is resourcequota.Store through the API (status
+// updates carry the resourceVersion, so they are compare-and-swap).
+type clientQuotaStore struct {
+	cs atomic.Pointer[kubernetes.Clientset]
+}
+
+var _ resourcequota.Store = (*clientQuotaStore)(nil)
+
+func (s *clientQuotaStore) client() (*kubernetes.Clientset, error) {
+	cs := s.cs.Load()
+	if cs == nil {
+		return nil, apierrors.NewServiceUnavailable("resource quota admission is starting")
+	}
+	return cs, nil
+}
+
+func (s *clientQuotaStore) Get(ctx context.Context, namespace, name string) (*corev1.ResourceQuota, error) {
+	cs, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	return cs.CoreV1().ResourceQuotas(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s *clientQuotaStore) UpdateStatus(ctx context.Context, q *corev1.ResourceQuota) error {
+	cs, err := s.client()
+	if err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().ResourceQuotas(q.Namespace).UpdateStatus(ctx, q, metav1.UpdateOptions{})
+	return err
 }

@@ -56,6 +56,8 @@ type ServerOptions struct {
 	EncryptionProviderConfig string
 	// Audit: the audit log's path, rotation and policy.
 	Audit AuditOptions
+	// Admission: which plug-ins run, and their settings.
+	Admission AdmissionOptions
 	// Ready, if set, is closed once the server serves requests.
 	Ready chan<- struct{}
 }
@@ -103,6 +105,10 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
 	admCaches := &admissionCaches{}
+	adm, err := newAdmission(admCaches, opts.Admission)
+	if err != nil {
+		return err
+	}
 	tokens := &cachedSecrets{}
 	saw, err := newSAWiring(opts.DataDir, opts.ServiceAccounts, advertisedEndpoint(opts), opts.SecurePort)
 	if err != nil {
@@ -113,7 +119,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		Resources:           saw.resources(rbacw.resources(builtin.Resources())),
 		Authenticator:       authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator, bootstrap.Authenticator{Secrets: tokens}},
 		Authorizer:          rbacw.authorizer,
-		Admission:           newAdmission(admCaches),
+		Admission:           adm,
 		Audit:               auditLog,
 		SecurePort:          opts.SecurePort,
 		KubeletClientTLS:    kubeletTLS,
@@ -162,6 +168,10 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err := rbacw.start(sctx, srv, rbacAdmin); err != nil {
 		_ = httpSrv.Close()
 		return fmt.Errorf("start rbac: %w", err)
+	}
+	if err := admCaches.start(sctx, rbacAdmin); err != nil {
+		_ = httpSrv.Close()
+		return fmt.Errorf("start admission: %w", err)
 	}
 	if !opts.DisableControllerManager {
 		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer); err != nil {
