@@ -50,10 +50,17 @@ func (w *warnings) take() []string {
 	return m
 }
 
-// start runs the real API server with the ValidatingAdmissionPolicy
-// plug-in over its own watch caches, and returns an admin client whose
-// warnings are collected.
-func start(t *testing.T) (kubernetes.Interface, *warnings) {
+// server is a running API server with the plug-in.
+type server struct {
+	url   string
+	admin *rest.Config
+	cs    kubernetes.Interface
+	w     *warnings // the Warning headers cs received
+}
+
+// startServer runs the real API server with the ValidatingAdmissionPolicy
+// plug-in over its own watch caches.
+func startServer(t *testing.T) *server {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
@@ -120,10 +127,11 @@ func start(t *testing.T) (kubernetes.Interface, *warnings) {
 		t.Fatal(err)
 	}
 	w := &warnings{}
-	return kubernetes.NewForConfigOrDie(&rest.Config{
+	admin := &rest.Config{
 		Host: hs.URL, QPS: -1, WarningHandler: w,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
-	}), w
+	}
+	return &server{url: hs.URL, admin: admin, cs: kubernetes.NewForConfigOrDie(admin), w: w}
 }
 
 // deployment is a valid Deployment labelled for one scenario.
@@ -219,8 +227,9 @@ func (e env) refusal(d *appsv1.Deployment) *apierrors.StatusError {
 }
 
 func TestValidatingAdmissionPolicy(t *testing.T) {
-	cs, w := start(t)
-	e := env{t: t, cs: cs, w: w}
+	s := startServer(t)
+	cs := s.cs
+	e := env{t: t, cs: cs, w: s.w}
 	ctx := context.Background()
 
 	t.Run("deny", func(t *testing.T) {
