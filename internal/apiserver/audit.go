@@ -86,52 +86,16 @@ func (s *Server) withAudit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		received := metav1.NewMicroTime(s.now())
-		id := r.Header.Get(audit.HeaderAuditID)
-		if id == "" || len(id) > 128 {
-			id = uuid.NewString()
-		}
-		w.Header().Set(audit.HeaderAuditID, id)
-
 		info := parseRequestInfo(r)
-		user := authn.UserFrom(r.Context())
-		attrs := audit.Attributes{
-			Verb: info.Verb, IsResourceRequest: info.IsResourceRequest, Path: r.URL.Path,
-			APIGroup: info.APIGroup, Namespace: info.Namespace, Resource: info.Resource,
-			Subresource: info.Subresource, Name: info.Name,
-		}
-		if !info.IsResourceRequest {
-			attrs.Verb = strings.ToLower(r.Method)
-		}
-		if user != nil {
-			attrs.User, attrs.Groups = user.Name, user.Groups
-		}
-		d := s.cfg.Audit.Decide(attrs)
-		if d.Level == audit.LevelNone {
+		rec := s.newAuditRecord(w, r, info, authn.UserFrom(r.Context()))
+		if rec == nil {
 			next.ServeHTTP(w, r)
 			return
-		}
-		rec := &auditRecord{
-			decision: d, auditor: s.cfg.Audit, authenticated: user,
-			now: func() metav1.MicroTime { return metav1.NewMicroTime(s.now()) },
-			ev: audit.Event{
-				Level: d.Level, AuditID: types.UID(id), RequestURI: r.URL.RequestURI(), Verb: attrs.Verb,
-				User: auditUserInfo(user), UserAgent: r.UserAgent(), RequestReceivedTimestamp: received,
-			},
-		}
-		for _, ip := range utilnet.SourceIPs(r) {
-			rec.ev.SourceIPs = append(rec.ev.SourceIPs, ip.String())
-		}
-		if info.IsResourceRequest {
-			rec.ev.ObjectRef = &audit.ObjectReference{
-				Resource: info.Resource, Namespace: info.Namespace, Name: info.Name,
-				APIGroup: info.APIGroup, APIVersion: info.APIVersion, Subresource: info.Subresource,
-			}
 		}
 		s.auditRequestBody(r, rec)
 		rec.emit(audit.StageRequestReceived)
 
-		aw := &auditWriter{ResponseWriter: w, rec: rec, fullBody: d.Level == audit.LevelRequestResponse}
+		aw := &auditWriter{ResponseWriter: w, rec: rec, fullBody: rec.decision.Level == audit.LevelRequestResponse}
 		if isLongRunning(info) {
 			aw.longRunning, aw.fullBody = true, false
 		}
@@ -151,6 +115,99 @@ func (s *Server) withAudit(next http.Handler) http.Handler {
 		s.auditResponse(aw, rec)
 		rec.emit(audit.StageResponseComplete)
 	})
+}
+
+// newAuditRecord sets the request's Audit-Id header and starts its event,
+// or returns nil if the policy records nothing of it. user is nil for a
+// request that failed authentication.
+func (s *Server) newAuditRecord(w http.ResponseWriter, r *http.Request, info requestInfo, user *authn.User) *auditRecord {
+	received := metav1.NewMicroTime(s.now())
+	id := r.Header.Get(audit.HeaderAuditID)
+	if id == "" || len(id) > 128 {
+		id = uuid.NewString()
+	}
+	w.Header().Set(audit.HeaderAuditID, id)
+
+	attrs := audit.Attributes{
+		Verb: info.Verb, IsResourceRequest: info.IsResourceRequest, Path: r.URL.Path,
+		APIGroup: info.APIGroup, Namespace: info.Namespace, Resource: info.Resource,
+		Subresource: info.Subresource, Name: info.Name,
+	}
+	if !info.IsResourceRequest {
+		attrs.Verb = strings.ToLower(r.Method)
+	}
+	if user != nil {
+		attrs.User, attrs.Groups = user.Name, user.Groups
+	}
+	d := s.cfg.Audit.Decide(attrs)
+	if d.Level == audit.LevelNone {
+		return nil
+	}
+	rec := &auditRecord{
+		decision: d, auditor: s.cfg.Audit, authenticated: user,
+		now: func() metav1.MicroTime { return metav1.NewMicroTime(s.now()) },
+		ev: audit.Event{
+			Level: d.Level, AuditID: types.UID(id), RequestURI: r.URL.RequestURI(), Verb: attrs.Verb,
+			User: auditUserInfo(user), UserAgent: r.UserAgent(), RequestReceivedTimestamp: received,
+		},
+	}
+	for _, ip := range utilnet.SourceIPs(r) {
+		rec.ev.SourceIPs = append(rec.ev.SourceIPs, ip.String())
+	}
+	if info.IsResourceRequest {
+		rec.ev.ObjectRef = &audit.ObjectReference{
+			Resource: info.Resource, Namespace: info.Namespace, Name: info.Name,
+			APIGroup: info.APIGroup, APIVersion: info.APIVersion, Subresource: info.Subresource,
+		}
+	}
+	return rec
+}
+
+// auditFailedAuthentication is upstream's WithFailedAuthenticationAudit:
+// a request authentication rejects is recorded (no user; the credentials
+// tried in responseStatus.message) at stage ResponseStarted, as upstream,
+// and gets an Audit-Id too.
+func (s *Server) auditFailedAuthentication(onFailure func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+	if s.cfg.Audit == nil {
+		return onFailure
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec := s.newAuditRecord(w, r, parseRequestInfo(r), nil)
+		if rec == nil {
+			onFailure(w, r)
+			return
+		}
+		aw := &auditWriter{ResponseWriter: w, rec: rec}
+		onFailure(aw, r)
+		code := aw.code
+		if !aw.wroteHeader {
+			code = http.StatusOK
+		}
+		rec.ev.ResponseStatus = &metav1.Status{Code: int32(code), Message: attemptedAuthentication(r)}
+		rec.emit(audit.StageResponseStarted)
+	}
+}
+
+// attemptedAuthentication is upstream's message naming the credentials a
+// rejected request carried.
+func attemptedAuthentication(r *http.Request) string {
+	var tried []string
+	if _, _, ok := r.BasicAuth(); ok {
+		tried = append(tried, "basic")
+	}
+	if scheme, _, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "bearer") {
+		tried = append(tried, "bearer")
+	}
+	if strings.TrimSpace(r.URL.Query().Get("access_token")) != "" {
+		tried = append(tried, "access_token")
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		tried = append(tried, "x509")
+	}
+	if len(tried) == 0 {
+		return "Authentication failed, no credentials provided"
+	}
+	return "Authentication failed, attempted: " + strings.Join(tried, ", ")
 }
 
 // isLongRunning is upstream's BasicLongRunningRequestCheck: watches and

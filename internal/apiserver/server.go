@@ -178,9 +178,9 @@ func (s *Server) buildChain() http.Handler {
 	// kubectl --as: the authenticated user acts as another, if allowed.
 	h = impersonation.WithImpersonation(h, s.cfg.Authorizer)
 	h = s.withAudit(h)
-	h = authn.WithAuthentication(h, s.cfg.Authenticator, func(w http.ResponseWriter, r *http.Request) {
+	h = authn.WithAuthentication(h, s.cfg.Authenticator, s.auditFailedAuthentication(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
-	})
+	}))
 	h = s.withLimits(h)
 	h = s.withRecovery(h)
 	return h

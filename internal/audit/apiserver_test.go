@@ -191,6 +191,21 @@ func TestAuditLogWithTheDefaultPolicy(t *testing.T) {
 		t.Fatalf("get: %s, Audit-Id %q", resp.Status, getID)
 	}
 
+	// No credentials: 401, recorded as upstream does.
+	anon, err := rest.HTTPClientFor(&rest.Config{Host: s.url, TLSClientConfig: rest.TLSClientConfig{CAData: s.ca.CertPEM}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = anon.Get(s.url + "/api/v1/namespaces/default/secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	anonID := resp.Header.Get("Audit-Id")
+	if resp.StatusCode != http.StatusUnauthorized || anonID == "" {
+		t.Fatalf("no credentials: %s, Audit-Id %q", resp.Status, anonID)
+	}
+
 	// Forbidden: eve may do nothing.
 	eve := kubernetes.NewForConfigOrDie(s.config(t, "eve", "devs"))
 	if _, err := eve.CoreV1().Secrets("default").Get(ctx, "s1", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
@@ -294,6 +309,12 @@ func TestAuditLogWithTheDefaultPolicy(t *testing.T) {
 	get := one(t, "get", evs, func(e *audit.Event) bool { return string(e.AuditID) == getID })
 	if get.Verb != "get" || get.Level != audit.LevelMetadata || get.ObjectRef.Name != "cm1" || get.ResponseStatus.Code != 200 {
 		t.Errorf("get: %+v", get)
+	}
+
+	unauth := one(t, "no credentials", evs, func(e *audit.Event) bool { return string(e.AuditID) == anonID })
+	if unauth.Stage != audit.StageResponseStarted || unauth.ResponseStatus.Code != http.StatusUnauthorized ||
+		unauth.ResponseStatus.Message != "Authentication failed, no credentials provided" || unauth.User.Username != "" || unauth.Verb != "list" {
+		t.Errorf("no credentials: %+v", unauth)
 	}
 
 	denied := one(t, "eve's get", evs, func(e *audit.Event) bool { return e.User.Username == "eve" })
