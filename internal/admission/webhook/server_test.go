@@ -1,0 +1,414 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/admission/webhook"
+	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/authz"
+	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/registry/builtin"
+	"skiff.dev/skiff/internal/storage/bolt"
+)
+
+// lazy is one watch cache, bound once the API server exists.
+type lazy struct {
+	c atomic.Pointer[apiserver.CachedObjects]
+}
+
+func (l *lazy) List(ns string) []runtime.Object {
+	if c := l.c.Load(); c != nil {
+		return c.List(ns)
+	}
+	return nil
+}
+
+func (l *lazy) Get(ns, name string) (runtime.Object, bool) {
+	if c := l.c.Load(); c != nil {
+		return c.Get(ns, name)
+	}
+	return nil, false
+}
+
+// warnings collects a client's Warning headers.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.msgs
+	w.msgs = nil
+	return m
+}
+
+type server struct {
+	cs     kubernetes.Interface
+	warn   *warnings
+	srv    *apiserver.Server
+	caches map[schema.GroupVersionResource]*lazy
+}
+
+// start runs the real API server with both webhook plug-ins reading its
+// watch caches.
+func start(t *testing.T) *server {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{warn: &warnings{}, caches: map[schema.GroupVersionResource]*lazy{}}
+	cache := func(gvr schema.GroupVersionResource) *lazy {
+		if s.caches[gvr] == nil {
+			s.caches[gvr] = &lazy{}
+		}
+		return s.caches[gvr]
+	}
+	src := func(configs string) webhook.Sources {
+		return webhook.Sources{
+			Configurations: cache(admissionregistrationv1.SchemeGroupVersion.WithResource(configs)),
+			Namespaces:     cache(corev1.SchemeGroupVersion.WithResource("namespaces")),
+			Services:       cache(corev1.SchemeGroupVersion.WithResource("services")),
+			EndpointSlices: cache(schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}),
+		}
+	}
+	chain := admission.NewChain(
+		webhook.NewMutating(src("mutatingwebhookconfigurations"), nil),
+		webhook.NewValidating(src("validatingwebhookconfigurations")),
+	)
+	s.srv, err = apiserver.New(apiserver.Config{
+		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
+		Authenticator: authn.NewX509Authenticator(ca.Pool()),
+		Authorizer:    authz.Superusers{Group: "system:masters"},
+		Admission:     chain,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for gvr, l := range s.caches {
+		c, err := s.srv.Cached(gvr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.c.Store(&c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(s.srv)
+	hs.TLS = authn.TLSConfig(cert, ca.Pool())
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	clientCert, clientKey, err := ca.SignClient("admin", []string{"system:masters"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cs = kubernetes.NewForConfigOrDie(&rest.Config{
+		Host: hs.URL, QPS: -1, WarningHandler: s.warn,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
+	})
+	return s
+}
+
+// waitCached polls until the plug-ins' cache holds the object.
+func (s *server) waitCached(t *testing.T, gvr schema.GroupVersionResource, ns, name string) {
+	t.Helper()
+	c, err := s.srv.Cached(gvr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := c.Get(ns, name); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s/%s never reached the watch cache", gvr.Resource, ns, name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hookServer is a webhook over HTTPS with a certificate from its own CA.
+type hookServer struct {
+	url      string
+	caBundle []byte
+	mu       sync.Mutex
+	reviews  []*admissionv1.AdmissionReview
+}
+
+func (h *hookServer) seen() []*admissionv1.AdmissionReview {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*admissionv1.AdmissionReview(nil), h.reviews...)
+}
+
+func startHook(t *testing.T) *hookServer {
+	t.Helper()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(t.TempDir(), "webhook-ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookServer{caBundle: ca.CertPEM}
+	respond := func(w http.ResponseWriter, req *admissionv1.AdmissionReview, resp *admissionv1.AdmissionResponse) {
+		resp.UID = req.Request.UID
+		out := admissionv1.AdmissionReview{TypeMeta: req.TypeMeta, Response: resp}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}
+	mux := http.NewServeMux()
+	decode := func(w http.ResponseWriter, r *http.Request) *admissionv1.AdmissionReview {
+		req := &admissionv1.AdmissionReview{}
+		if err := json.NewDecoder(r.Body).Decode(req); err != nil || req.Request == nil {
+			http.Error(w, "bad review", http.StatusBadRequest)
+			return nil
+		}
+		h.mu.Lock()
+		h.reviews = append(h.reviews, req)
+		h.mu.Unlock()
+		return req
+	}
+	// /mutate adds data.injected to a ConfigMap.
+	mux.HandleFunc("/mutate", func(w http.ResponseWriter, r *http.Request) {
+		if req := decode(w, r); req != nil {
+			pt := admissionv1.PatchTypeJSONPatch
+			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt,
+				Patch: []byte(`[{"op":"add","path":"/data/injected","value":"by-webhook"}]`)})
+		}
+	})
+	// /validate refuses ConfigMaps named "forbidden", warns otherwise.
+	mux.HandleFunc("/validate", func(w http.ResponseWriter, r *http.Request) {
+		if req := decode(w, r); req != nil {
+			if req.Request.Name == "forbidden" {
+				respond(w, req, &admissionv1.AdmissionResponse{Result: &metav1.Status{Code: 403, Message: "no thanks"}})
+				return
+			}
+			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, Warnings: []string{"be careful"}})
+		}
+	})
+	// /slow answers only when the caller gives up (or the test ends).
+	done := make(chan struct{})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		if decode(w, r) == nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	})
+	hs := httptest.NewUnstartedServer(mux)
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() { close(done) }) // runs first
+	h.url = hs.URL
+	return h
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func configMapRule() []admissionregistrationv1.RuleWithOperations {
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+	}}
+}
+
+func inNamespace(label string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"webhook": label}}
+}
+
+func validatingHook(name, url string, ca []byte, ns string, fp admissionregistrationv1.FailurePolicyType, timeout int32) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name: name, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+		Rules: configMapRule(), NamespaceSelector: inNamespace(ns), FailurePolicy: &fp, TimeoutSeconds: &timeout,
+		SideEffects: ptrTo(admissionregistrationv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1"},
+	}
+}
+
+// TestWebhooksThroughTheAPIServer: a real HTTPS webhook configured by URL
+// mutates a ConfigMap with a JSONPatch, denies another with upstream's
+// 403, passes a warning through, and a webhook that times out refuses
+// under failurePolicy Fail and admits under Ignore.
+func TestWebhooksThroughTheAPIServer(t *testing.T) {
+	s := start(t)
+	hook := startHook(t)
+	ctx := context.Background()
+	nsRes := corev1.SchemeGroupVersion.WithResource("namespaces")
+	for _, ns := range []string{"mutate", "validate", "slow-fail", "slow-ignore"} {
+		if _, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"webhook": ns}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitCached(t, nsRes, "", ns)
+	}
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "inject"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "inject.example.com", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptrTo(hook.url + "/mutate"), CABundle: hook.caBundle},
+			Rules: configMapRule(), NamespaceSelector: inNamespace("mutate"),
+			SideEffects: ptrTo(admissionregistrationv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1", "v1beta1"},
+		}},
+	}
+	if _, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mutating, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "checks"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			validatingHook("deny.example.com", hook.url+"/validate", hook.caBundle, "validate", admissionregistrationv1.Fail, 10),
+			validatingHook("slow-fail.example.com", hook.url+"/slow", hook.caBundle, "slow-fail", admissionregistrationv1.Fail, 1),
+			validatingHook("slow-ignore.example.com", hook.url+"/slow", hook.caBundle, "slow-ignore", admissionregistrationv1.Ignore, 1),
+		},
+	}
+	if _, err := s.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, validating, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations"), "", "inject")
+	s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations"), "", "checks")
+
+	newCM := func(name string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"a": "b"}}
+	}
+
+	t.Run("mutated", func(t *testing.T) {
+		got, err := s.cs.CoreV1().ConfigMaps("mutate").Create(ctx, newCM("patched"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["injected"] != "by-webhook" || got.Data["a"] != "b" {
+			t.Fatalf("data = %v", got.Data)
+		}
+		stored, err := s.cs.CoreV1().ConfigMaps("mutate").Get(ctx, "patched", metav1.GetOptions{})
+		if err != nil || stored.Data["injected"] != "by-webhook" {
+			t.Fatalf("stored = %v, %v", stored, err)
+		}
+		var req *admissionv1.AdmissionRequest
+		for _, r := range hook.seen() {
+			if r.Request.Name == "patched" {
+				req = r.Request
+			}
+		}
+		if req == nil {
+			t.Fatal("the webhook never saw the request")
+		}
+		if req.Operation != admissionv1.Create || req.Namespace != "mutate" || req.Kind.Kind != "ConfigMap" ||
+			req.Resource.Resource != "configmaps" || req.UserInfo.Username != "admin" || req.DryRun == nil || *req.DryRun {
+			t.Fatalf("request = %+v", req)
+		}
+		if !strings.Contains(string(req.Object.Raw), `"kind":"ConfigMap"`) || !strings.Contains(string(req.Options.Raw), `"kind":"CreateOptions"`) {
+			t.Fatalf("object %s options %s", req.Object.Raw, req.Options.Raw)
+		}
+		// Other namespaces are not the webhook's.
+		other, err := s.cs.CoreV1().ConfigMaps("validate").Create(ctx, newCM("untouched"), metav1.CreateOptions{})
+		if err != nil || other.Data["injected"] != "" {
+			t.Fatalf("untouched = %v, %v", other, err)
+		}
+	})
+
+	t.Run("denied with a message", func(t *testing.T) {
+		_, err := s.cs.CoreV1().ConfigMaps("validate").Create(ctx, newCM("forbidden"), metav1.CreateOptions{})
+		const want = `configmaps "forbidden" is forbidden: admission webhook "deny.example.com" denied the request: no thanks`
+		if !apierrors.IsForbidden(err) || err.Error() != want {
+			t.Fatalf("err = %v, want 403 %q", err, want)
+		}
+	})
+
+	t.Run("warning passed through", func(t *testing.T) {
+		s.warn.take()
+		if _, err := s.cs.CoreV1().ConfigMaps("validate").Create(ctx, newCM("warned"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if w := s.warn.take(); len(w) != 1 || w[0] != "be careful" {
+			t.Fatalf("warnings = %q", w)
+		}
+	})
+
+	t.Run("timeout under Fail refuses", func(t *testing.T) {
+		_, err := s.cs.CoreV1().ConfigMaps("slow-fail").Create(ctx, newCM("late"), metav1.CreateOptions{})
+		if !apierrors.IsInternalError(err) ||
+			!strings.HasPrefix(err.Error(), `Internal error occurred: failed calling webhook "slow-fail.example.com": failed to call webhook: Post "`+hook.url+`/slow?timeout=1s": `) {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := s.cs.CoreV1().ConfigMaps("slow-fail").Get(ctx, "late", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("refused object stored: %v", err)
+		}
+	})
+
+	t.Run("timeout under Ignore admits", func(t *testing.T) {
+		if _, err := s.cs.CoreV1().ConfigMaps("slow-ignore").Create(ctx, newCM("late"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("configurations never go to webhooks", func(t *testing.T) {
+		// A webhook on everything that can never answer does not lock
+		// out its own removal.
+		all := validatingHook("all.example.com", hook.url+"/slow", hook.caBundle, "x", admissionregistrationv1.Fail, 1)
+		all.NamespaceSelector = nil
+		all.Rules[0].Operations = []admissionregistrationv1.OperationType{"*"}
+		all.Rules[0].APIGroups, all.Rules[0].APIVersions, all.Rules[0].Resources = []string{"*"}, []string{"*"}, []string{"*/*"}
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "all"}, Webhooks: []admissionregistrationv1.ValidatingWebhook{all}}
+		if _, err := s.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations"), "", "all")
+		if err := s.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "all", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
