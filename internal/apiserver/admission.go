@@ -27,6 +27,7 @@ func (s *Server) admissionFor(ctx context.Context, res *resource, op admission.O
 		DryRun:      dryRun,
 		User:        user,
 		Warn:        func(msg string) { addContextWarnings(ctx, msg) },
+		Annotate:    func(key, value string) { auditAnnotate(ctx, key, value) },
 	}
 	for _, o := range []runtime.Object{obj, old} {
 		if o != nil {
