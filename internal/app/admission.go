@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -25,9 +26,11 @@ import (
 	"skiff.dev/skiff/internal/admission/limitranger"
 	"skiff.dev/skiff/internal/admission/namespacelifecycle"
 	"skiff.dev/skiff/internal/admission/podsecurity"
+	"skiff.dev/skiff/internal/admission/policy"
 	"skiff.dev/skiff/internal/admission/priority"
 	"skiff.dev/skiff/internal/admission/resourcequota"
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/registry/scheduling"
 )
 
@@ -46,8 +49,9 @@ type AdmissionOptions struct {
 // AdmissionPlugins are the plug-ins Skiff has, in the chain's order, all
 // on by default. Upstream's recommended order: the mutating plug-ins
 // before the validating ones; EventRateLimit early, so a refused event
-// takes nothing else; ResourceQuota last, since it charges the quota for
-// a write no later plug-in may then refuse.
+// takes nothing else; ValidatingAdmissionPolicy after the built-in
+// validators (and before ValidatingAdmissionWebhook); ResourceQuota last,
+// since it charges the quota for a write no later plug-in may then refuse.
 var AdmissionPlugins = []string{
 	namespacelifecycle.Name,
 	eventratelimit.Name,
@@ -57,6 +61,7 @@ var AdmissionPlugins = []string{
 	defaultstorageclass.Name,
 	podsecurity.PluginName,
 	denyserviceexternalips.Name,
+	policy.PluginName,
 	resourcequota.Name,
 }
 
@@ -93,6 +98,9 @@ type admissionCaches struct {
 
 	limitRanges, priorityClasses, storageClasses, quotas lazyObjects
 	quotaStore                                           clientQuotaStore
+
+	policies, policyBindings, policyNamespaces policy.LazyObjects
+	policyParams                               policy.ServedParams
 }
 
 // bind points the plug-ins at srv's caches.
@@ -118,6 +126,24 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 		}
 		dst.c.Store(&cached)
 	}
+	for gvr, dst := range map[schema.GroupVersionResource]*policy.LazyObjects{
+		admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicies"):       &c.policies,
+		admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicybindings"): &c.policyBindings,
+		corev1.SchemeGroupVersion.WithResource("namespaces"):                                         &c.policyNamespaces,
+	} {
+		cached, err := srv.Cached(gvr)
+		if err != nil {
+			return err
+		}
+		dst.Bind(cached)
+	}
+	c.policyParams.Bind(builtin.Resources(), func(gvr schema.GroupVersionResource) (policy.Objects, error) {
+		cached, err := srv.Cached(gvr)
+		if err != nil {
+			return nil, err
+		}
+		return cached, nil
+	})
 	return nil
 }
 
@@ -166,6 +192,7 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
 		podsecurity.PluginName:        podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
 		denyserviceexternalips.Name:   denyserviceexternalips.Plugin{},
+		policy.PluginName:             policy.New(&caches.policies, &caches.policyBindings, &caches.policyNamespaces, &caches.policyParams),
 		resourcequota.Name:            resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
 	}
 	var plugins []admission.Plugin

@@ -278,7 +278,7 @@ func TestEnabledAdmissionPlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[NamespaceLifecycle EventRateLimit LimitRanger Priority DefaultTolerationSeconds DefaultStorageClass PodSecurity ResourceQuota]"
+	want := "[NamespaceLifecycle EventRateLimit LimitRanger Priority DefaultTolerationSeconds DefaultStorageClass PodSecurity ValidatingAdmissionPolicy ResourceQuota]"
 	if got := fmt.Sprint(chain.Names()); got != want {
 		t.Errorf("chain %s, want %s", got, want)
 	}

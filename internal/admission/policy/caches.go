@@ -36,30 +36,35 @@ func (l *LazyObjects) Get(namespace, name string) (runtime.Object, bool) {
 }
 
 // ServedParams is a ParamSource over the resources the API server serves:
-// a paramKind is looked up in Resources (kind → resource and scope), its
-// objects read with the function given to Bind (the server's Cached).
+// a paramKind is looked up in the resources (kind → resource and scope),
+// its objects read with the cached function (the server's Cached). Empty
+// until Bind; safe for concurrent use.
 type ServedParams struct {
-	Resources []registry.Resource
-	cached    atomic.Pointer[func(schema.GroupVersionResource) (Objects, error)]
+	bound atomic.Pointer[servedParams]
+}
+
+type servedParams struct {
+	resources []registry.Resource
+	cached    func(schema.GroupVersionResource) (Objects, error)
 }
 
 var _ ParamSource = (*ServedParams)(nil)
 
-// Bind sets how a resource's cache is found.
-func (s *ServedParams) Bind(cached func(schema.GroupVersionResource) (Objects, error)) {
-	s.cached.Store(&cached)
+// Bind sets the served resources and how a resource's cache is found.
+func (s *ServedParams) Bind(resources []registry.Resource, cached func(schema.GroupVersionResource) (Objects, error)) {
+	s.bound.Store(&servedParams{resources: resources, cached: cached})
 }
 
 func (s *ServedParams) ParamObjects(gvk schema.GroupVersionKind) (Objects, bool, error) {
-	cached := s.cached.Load()
-	for _, r := range s.Resources {
+	b := s.bound.Load()
+	if b == nil {
+		return nil, false, fmt.Errorf("%s: the API server is starting", gvk)
+	}
+	for _, r := range b.resources {
 		if r.GroupVersionKind() != gvk {
 			continue
 		}
-		if cached == nil {
-			return nil, false, fmt.Errorf("%s: the API server is starting", gvk)
-		}
-		objs, err := (*cached)(r.GroupVersionResource())
+		objs, err := b.cached(r.GroupVersionResource())
 		if err != nil {
 			return nil, false, err
 		}

@@ -73,7 +73,7 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	var policies, bindings, namespaces policy.LazyObjects
-	params := &policy.ServedParams{Resources: builtin.Resources()}
+	params := &policy.ServedParams{}
 	authorizer := authz.Superusers{Group: "system:masters"}
 	plugin := policy.New(&policies, &bindings, &namespaces, params)
 	plugin.Authorizer = authorizer
@@ -104,7 +104,7 @@ func startServer(t *testing.T) *server {
 		}
 		dst.Bind(c)
 	}
-	params.Bind(cached)
+	params.Bind(builtin.Resources(), cached)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := srv.Start(ctx); err != nil {
