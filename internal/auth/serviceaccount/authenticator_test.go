@@ -6,6 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -306,4 +308,13 @@ func writePublic(t *testing.T, path string, k *rsa.PrivateKey) {
 	if err := writeKey(path, pemPublic(t, k)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func pemPublic(t *testing.T, k *rsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
