@@ -56,6 +56,11 @@ func (*Validating) Name() string { return ValidatingName }
 // when the call was skipped; a denial as the API error to return; and an
 // *errCalling when no usable answer came (failurePolicy decides).
 func (d *dispatcher) call(ctx context.Context, h *hook, a *admission.Attributes) (*admissionv1.AdmissionResponse, error) {
+	if ok, err := d.conds.match(ctx, h.matchConditions, a); err != nil {
+		return nil, &errCalling{h.name, err}
+	} else if !ok {
+		return nil, nil
+	}
 	if a.DryRun && !noSideEffectsOnDryRun(h.sideEffects) {
 		return nil, dryRunUnsupported(h.name)
 	}

@@ -185,6 +185,7 @@ func errorName(a *admission.Attributes) string {
 type dispatcher struct {
 	src    Sources
 	client *client
+	conds  conditions
 }
 
 // matching returns the hooks that apply to a, in order.

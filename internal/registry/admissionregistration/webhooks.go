@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/cel-go/cel"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -20,6 +21,7 @@ import (
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff.dev/skiff/internal/celexpr"
 	"skiff.dev/skiff/internal/registry"
 )
 
@@ -460,9 +462,19 @@ func validateWebhookService(p *field.Path, s *admissionregistrationv1.ServiceRef
 	return errs
 }
 
-// validateMatchConditions checks names and presence. The CEL expressions
-// are evaluated by the webhook plug-in, which refuses (per failurePolicy)
-// one it cannot compile.
+// compileMatchCondition compiles a matchCondition as the webhook plug-in
+// will: a bool CEL expression over object, oldObject and request.
+func compileMatchCondition(expr string) error {
+	env, err := celexpr.NewEnv(celexpr.Decls{})
+	if err != nil {
+		return err
+	}
+	_, err = env.Compile(expr, cel.BoolType)
+	return err
+}
+
+// validateMatchConditions checks names, presence and that each
+// expression compiles (422 with the compiler's text, as upstream).
 func validateMatchConditions(conds []admissionregistrationv1.MatchCondition, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(conds) > 64 {
@@ -473,6 +485,8 @@ func validateMatchConditions(conds []admissionregistrationv1.MatchCondition, p *
 		cp := p.Index(i)
 		if strings.TrimSpace(c.Expression) == "" {
 			errs = append(errs, field.Required(cp.Child("expression"), ""))
+		} else if err := compileMatchCondition(c.Expression); err != nil {
+			errs = append(errs, field.Invalid(cp.Child("expression"), c.Expression, err.Error()))
 		}
 		if c.Name == "" {
 			errs = append(errs, field.Required(cp.Child("name"), ""))

@@ -108,6 +108,15 @@ func TestWebhookValidation(t *testing.T) {
 		{"match condition name", func(w *admissionregistrationv1.ValidatingWebhook) {
 			w.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "not valid!", Expression: "true"}}
 		}, "webhooks[0].matchConditions[0].name", field.ErrorTypeInvalid, ""},
+		{"match condition syntax", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c", Expression: "object.metadata.name =="}}
+		}, "webhooks[0].matchConditions[0].expression", field.ErrorTypeInvalid, "compilation failed: ERROR: <input>:1:"},
+		{"match condition not bool", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c", Expression: "'x'"}}
+		}, "webhooks[0].matchConditions[0].expression", field.ErrorTypeInvalid, "must evaluate to bool"},
+		{"match condition valid", func(w *admissionregistrationv1.ValidatingWebhook) {
+			w.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "not-kube-system", Expression: "request.namespace != 'kube-system' && has(object.metadata)"}}
+		}, "", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
