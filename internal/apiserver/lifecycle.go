@@ -387,8 +387,9 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 		return obj, nil
 	}
 	// A write that changes nothing is not a write: same resourceVersion,
-	// no event, as upstream.
-	if old, err := res.encode(cur); err == nil && string(old) == string(data) {
+	// no event, as upstream — unless the stored value is stale (encrypted
+	// with a rotated-out key), which upstream rewrites too.
+	if old, err := res.encode(cur); err == nil && string(old) == string(data) && !s.storedStale(ctx, key) {
 		return cur, nil
 	}
 	newRev, err := s.cfg.Store.Update(ctx, key, data, rev)
@@ -400,6 +401,18 @@ func (s *Server) applyUpdate(ctx context.Context, u updateRequest, cur, obj runt
 	}
 	m.SetResourceVersion(fmt.Sprint(newRev))
 	return obj, nil
+}
+
+// storedStale reports whether the store holds key's value in a form it
+// wants rewritten (storage.StaleChecker); an error reading it counts as
+// not stale, and the write is skipped as any no-op.
+func (s *Server) storedStale(ctx context.Context, key string) bool {
+	sc, ok := s.cfg.Store.(storage.StaleChecker)
+	if !ok {
+		return false
+	}
+	stale, err := sc.Stale(ctx, key)
+	return err == nil && stale
 }
 
 func validateNoNewFinalizers(newF, oldF []string) field.ErrorList {

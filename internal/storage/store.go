@@ -81,6 +81,16 @@ type Event struct {
 	PrevValue []byte
 }
 
+// StaleChecker is optional on a Store that transforms values on their way
+// in (encryption at rest): Stale reports whether key's stored value was
+// written under an older configuration, so that an update that changes
+// nothing still rewrites it — upstream's GuaranteedUpdate does the same
+// for values read with an old key, which is how `secrets-encrypt rotate`
+// moves every Secret to the new key.
+type StaleChecker interface {
+	Stale(ctx context.Context, key string) (bool, error)
+}
+
 // ListOptions select a page of a prefix.
 type ListOptions struct {
 	// Revision to read at; 0 reads the latest. A revision older than the

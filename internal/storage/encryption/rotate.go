@@ -11,15 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
-
-// rewriteAnnotation is set and removed again when an unchanged update is
-// not written (Skiff's API server, unlike upstream, does not yet rewrite a
-// value read with an old key on a no-op update). The Secret ends as it
-// was, re-encrypted.
-const rewriteAnnotation = "skiff.dev/secrets-encrypt-rewrite"
 
 // RotateOptions are what Rotate needs from a running server.
 type RotateOptions struct {
@@ -195,7 +188,7 @@ func rewriteSecrets(ctx context.Context, c kubernetes.Interface) (int, error) {
 func rewriteSecret(ctx context.Context, c kubernetes.Interface, s *corev1.Secret) error {
 	api := c.CoreV1().Secrets(s.Namespace)
 	for attempt := 0; ; attempt++ {
-		out, err := api.Update(ctx, s, metav1.UpdateOptions{FieldManager: "skiff-secrets-encrypt"})
+		_, err := api.Update(ctx, s, metav1.UpdateOptions{FieldManager: "skiff-secrets-encrypt"})
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil // deleted meanwhile: nothing left to re-encrypt
@@ -210,18 +203,9 @@ func rewriteSecret(ctx context.Context, c kubernetes.Interface, s *corev1.Secret
 		case err != nil:
 			return fmt.Errorf("update secret %s/%s: %w", s.Namespace, s.Name, err)
 		}
-		if out.ResourceVersion != s.ResourceVersion {
-			return nil
-		}
-		// Not written: write twice, adding and removing a marker.
-		for _, patch := range []string{
-			`{"metadata":{"annotations":{"` + rewriteAnnotation + `":"1"}}}`,
-			`{"metadata":{"annotations":{"` + rewriteAnnotation + `":null}}}`,
-		} {
-			if _, err := api.Patch(ctx, s.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "skiff-secrets-encrypt"}); err != nil {
-				return fmt.Errorf("patch secret %s/%s: %w", s.Namespace, s.Name, err)
-			}
-		}
+		// An update that changes nothing is still written when the
+		// stored value is stale (storage.StaleChecker): the Secret is now
+		// under the new key either way.
 		return nil
 	}
 }

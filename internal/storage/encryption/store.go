@@ -133,6 +133,24 @@ func NewStore(inner storage.Store, t *Transformers) *Store {
 	return s
 }
 
+var _ storage.StaleChecker = (*Store)(nil)
+
+// Stale reports whether key's stored value was not written with the
+// current write key (storage.StaleChecker). Keys outside the configured
+// resources are never stale and cost no read.
+func (s *Store) Stale(ctx context.Context, key string) (bool, error) {
+	t := s.t.Load()
+	if t.chainFor(key) == nil {
+		return false, nil
+	}
+	kv, err := s.inner.Get(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	_, stale, err := t.Decrypt(key, kv.Value)
+	return stale, err
+}
+
 // Set replaces the configuration; writes after it returns use the new one.
 func (s *Store) Set(t *Transformers) { s.t.Store(t) }
 
