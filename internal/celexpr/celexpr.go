@@ -80,8 +80,6 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Lib(k8sQuantity{}),
 		cel.Lib(k8sIP{}),
 		cel.Lib(k8sAuthz{}),
-		cel.Variable(VarObject, cel.DynType),
-		cel.Variable(VarOldObject, cel.DynType),
 		cel.Variable(VarRequest, cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable(VarNamespaceObject, cel.DynType),
 	}
@@ -95,16 +93,23 @@ type Env struct {
 	variables []*Variable
 }
 
-// NewEnv returns an environment with d's optional variables.
+// NewEnv returns an environment with d's optional variables, where
+// objects and params are dynamically typed, as upstream compiles
+// expressions to evaluate them.
 func NewEnv(d Decls) (*Env, error) {
+	return newEnv(d, cel.DynType, cel.DynType)
+}
+
+func newEnv(d Decls, object, params *cel.Type, opts ...cel.EnvOption) (*Env, error) {
 	base, err := baseEnv()
 	if err != nil {
 		return nil, fmt.Errorf("cel environment: %w", err)
 	}
-	if !d.Params {
-		return &Env{env: base}, nil
+	opts = append(opts, cel.Variable(VarObject, object), cel.Variable(VarOldObject, object))
+	if d.Params {
+		opts = append(opts, cel.Variable(VarParams, params))
 	}
-	env, err := base.Extend(cel.Variable(VarParams, cel.DynType))
+	env, err := base.Extend(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cel environment: %w", err)
 	}

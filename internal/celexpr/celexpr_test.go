@@ -2,10 +2,13 @@ package celexpr
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestCompile(t *testing.T) {
@@ -221,6 +224,36 @@ func TestAuthorizer(t *testing.T) {
 			}
 			if out.Value() != tc.out || len(asked) != 1 || asked[0] != tc.want {
 				t.Fatalf("got %v, asked %+v; want %v, %+v", out.Value(), asked, tc.out, tc.want)
+			}
+		})
+	}
+}
+
+// TestTypedEnv: with the object's Go type, a misspelt field or a wrong
+// comparison is found at compile time, as upstream's type checker finds
+// it from the OpenAPI schema; what type-checks against dyn still does.
+func TestTypedEnv(t *testing.T) {
+	env, err := TypedEnv(Decls{Params: true}, reflect.TypeOf(&appsv1.Deployment{}), reflect.TypeOf(&corev1.ConfigMap{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		expr, issue string
+	}{
+		{"object.spec.replicas <= 5", ""},
+		{"object.spec.replicas <= int(params.data.max) && object.kind == 'Deployment' && object.metadata.name != ''", ""},
+		{"object.spec.template.spec.containers.all(c, c.image.startsWith('registry/'))", ""},
+		{"object.metadata.creationTimestamp < timestamp('2030-01-01T00:00:00Z')", ""},
+		{"object.spec.strategy.rollingUpdate.maxSurge == '25%'", ""}, // int-or-string is dyn
+		{"object.spec.replicass <= 5", "ERROR: <input>:1:12: undefined field 'replicass'"},
+		{"object.spec.replicas == 'five'", "found no matching overload for '_==_' applied to '(int, string)'"},
+		{"params.data.max > 1", "found no matching overload for '_>_' applied to '(string, int)'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			got := env.Check(tc.expr)
+			if tc.issue == "" && got != "" || !strings.Contains(got, tc.issue) {
+				t.Fatalf("issues = %q, want %q", got, tc.issue)
 			}
 		})
 	}

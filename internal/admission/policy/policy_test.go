@@ -353,3 +353,43 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestTypeChecking: the type checker writes upstream's warnings for an
+// expression that cannot work on the kinds the policy matches, and an
+// empty typeChecking for one that can, with the observed generation.
+func TestTypeChecking(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&policy.TypeChecker{Client: s.cs, Resources: builtin.Resources()}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	api := s.cs.AdmissionregistrationV1().ValidatingAdmissionPolicies()
+	bad := deploymentPolicy("typo", "typo",
+		admissionregistrationv1.Validation{Expression: "object.spec.replicas <= 5"},
+		admissionregistrationv1.Validation{Expression: "object.spec.replicass <= 5", MessageExpression: "'replicas: ' + object.spec.replicas"})
+	for _, p := range []*admissionregistrationv1.ValidatingAdmissionPolicy{bad, deploymentPolicy("fine", "fine", admissionregistrationv1.Validation{Expression: "object.spec.replicas <= 5"})} {
+		if _, err := api.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := env{t: t}
+	var got *admissionregistrationv1.ValidatingAdmissionPolicy
+	e.eventually("status.typeChecking", func() bool {
+		var err error
+		got, err = api.Get(ctx, "typo", metav1.GetOptions{})
+		return err == nil && got.Status.TypeChecking != nil
+	})
+	w := got.Status.TypeChecking.ExpressionWarnings
+	if got.Status.ObservedGeneration != got.Generation || len(w) != 2 ||
+		w[0].FieldRef != "spec.validations[1].expression" ||
+		!strings.HasPrefix(w[0].Warning, "apps/v1, Kind=Deployment: ERROR: <input>:1:12: undefined field 'replicass'") ||
+		w[1].FieldRef != "spec.validations[1].messageExpression" ||
+		!strings.Contains(w[1].Warning, "found no matching overload for '_+_' applied to '(string, int)'") {
+		t.Fatalf("status = %+v", got.Status)
+	}
+	e.eventually("status of the good policy", func() bool {
+		got, err := api.Get(ctx, "fine", metav1.GetOptions{})
+		return err == nil && got.Status.TypeChecking != nil && len(got.Status.TypeChecking.ExpressionWarnings) == 0 && got.Status.ObservedGeneration == 1
+	})
+}
