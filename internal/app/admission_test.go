@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -22,15 +20,14 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/controller/resourcequota"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage/bolt"
 )
 
 // startAdmissionServer runs the real API server with skiff server's
-// admission chain (newAdmission, default plug-ins) and the resource quota
-// controller, and returns an admin client.
-func startAdmissionServer(t *testing.T) kubernetes.Interface {
+// admission chain (newAdmission, default plug-ins), and returns an admin
+// client.
+func startAdmissionServer(t *testing.T) (kubernetes.Interface, *admissionCaches) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
@@ -86,15 +83,7 @@ func startAdmissionServer(t *testing.T) kubernetes.Interface {
 	if err := caches.start(ctx, admin); err != nil {
 		t.Fatal(err)
 	}
-	cs := kubernetes.NewForConfigOrDie(admin)
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	rq, err := resourcequota.New(cs, factory, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	factory.Start(ctx.Done())
-	go func() { _ = rq.Run(ctx, 1) }()
-	return cs
+	return kubernetes.NewForConfigOrDie(admin), caches
 }
 
 func resources(kv ...string) corev1.ResourceList {
@@ -109,10 +98,15 @@ func resources(kv ...string) corev1.ResourceList {
 // default chain's mutations show on the stored objects and ResourceQuota
 // refuses the object past a quota, with status.used charged at once.
 func TestAdmissionChainDefaultsAndQuota(t *testing.T) {
-	c := startAdmissionServer(t)
+	c, caches := startAdmissionServer(t)
 	ctx := context.Background()
 	const ns = "team"
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// ServiceAccount admission wants the account the controller (not
+	// running here) would create.
+	if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CoreV1().LimitRanges(ns).Create(ctx, &corev1.LimitRange{
@@ -126,21 +120,38 @@ func TestAdmissionChainDefaultsAndQuota(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Plug-ins read the watch cache, which follows the store closely but
+	// not synchronously (upstream's look at their informers the same way).
+	eventually(t, "limit range in the watch cache", func() error {
+		if len(caches.limitRanges.List(ns)) == 0 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
 	if _, err := c.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "quota"},
 		Spec:       corev1.ResourceQuotaSpec{Hard: resources("pods", "2", "configmaps", "1", "requests.cpu", "1")},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "quota status synced", func() error {
-		q, err := c.CoreV1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
-		if err != nil {
-			return err
+	// The quota's first status, as the resource quota controller writes
+	// it for an empty namespace. The controller does not run here, so
+	// every later change of status.used is admission's.
+	q, err := c.CoreV1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: resources("pods", "0", "configmaps", "0", "requests.cpu", "0")}
+	if _, err := c.CoreV1().ResourceQuotas(ns).UpdateStatus(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "quota status in the watch cache", func() error {
+		for _, o := range caches.quotas.List(ns) {
+			if len(o.(*corev1.ResourceQuota).Status.Hard) == 3 {
+				return nil
+			}
 		}
-		if len(q.Status.Hard) != 3 || len(q.Status.Used) != 3 {
-			return fmt.Errorf("status %v", q.Status)
-		}
-		return nil
+		return fmt.Errorf("not yet")
 	})
 
 	pod := func(name, class string) *corev1.Pod {
@@ -202,7 +213,7 @@ func TestAdmissionChainDefaultsAndQuota(t *testing.T) {
 	if want := `pods "p3" is forbidden: exceeded quota: quota, requested: pods=1, used: pods=2, limited: pods=2`; !apierrors.IsForbidden(err) || err.Error() != want {
 		t.Errorf("third pod: %v, want %s", err, want)
 	}
-	q, err := c.CoreV1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
+	q, err = c.CoreV1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +289,7 @@ func TestEnabledAdmissionPlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[NamespaceLifecycle EventRateLimit LimitRanger Priority DefaultTolerationSeconds DefaultStorageClass PodSecurity ValidatingAdmissionPolicy ResourceQuota]"
+	want := "[NamespaceLifecycle EventRateLimit LimitRanger ServiceAccount Priority DefaultTolerationSeconds DefaultStorageClass PodSecurity MutatingAdmissionWebhook ValidatingAdmissionPolicy ValidatingAdmissionWebhook ResourceQuota]"
 	if got := fmt.Sprint(chain.Names()); got != want {
 		t.Errorf("chain %s, want %s", got, want)
 	}
