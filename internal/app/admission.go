@@ -9,6 +9,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,7 +30,9 @@ import (
 	"skiff.dev/skiff/internal/admission/policy"
 	"skiff.dev/skiff/internal/admission/priority"
 	"skiff.dev/skiff/internal/admission/resourcequota"
+	"skiff.dev/skiff/internal/admission/webhook"
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/registry/scheduling"
 )
@@ -50,8 +53,9 @@ type AdmissionOptions struct {
 // on by default. Upstream's recommended order: the mutating plug-ins
 // before the validating ones; EventRateLimit early, so a refused event
 // takes nothing else; ValidatingAdmissionPolicy after the built-in
-// validators (and before ValidatingAdmissionWebhook); ResourceQuota last,
-// since it charges the quota for a write no later plug-in may then refuse.
+// validators (and before ValidatingAdmissionWebhook); the webhooks after
+// the built-in plug-ins of their kind; ResourceQuota last, since it
+// charges the quota for a write no later plug-in may then refuse.
 var AdmissionPlugins = []string{
 	namespacelifecycle.Name,
 	eventratelimit.Name,
@@ -61,7 +65,9 @@ var AdmissionPlugins = []string{
 	defaultstorageclass.Name,
 	podsecurity.PluginName,
 	denyserviceexternalips.Name,
+	webhook.MutatingName,
 	policy.PluginName,
+	webhook.ValidatingName,
 	resourcequota.Name,
 }
 
@@ -101,6 +107,8 @@ type admissionCaches struct {
 
 	policies, policyBindings, policyNamespaces policy.LazyObjects
 	policyParams                               policy.ServedParams
+
+	webhookCaches
 }
 
 // bind points the plug-ins at srv's caches.
@@ -136,6 +144,9 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 			return err
 		}
 		dst.Bind(cached)
+	}
+	if err := c.webhookCaches.bind(srv); err != nil {
+		return err
 	}
 	c.policyParams.Bind(builtin.Resources(), func(gvr schema.GroupVersionResource) (policy.Objects, error) {
 		cached, err := srv.Cached(gvr)
@@ -194,6 +205,8 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		denyserviceexternalips.Name:   denyserviceexternalips.Plugin{},
 		policy.PluginName:             policy.New(&caches.policies, &caches.policyBindings, &caches.policyNamespaces, &caches.policyParams),
 		resourcequota.Name:            resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
+		webhook.MutatingName:          webhook.NewMutating(caches.webhookSources(&caches.mutatingWebhooks), resourceDefaults(builtin.Resources())),
+		webhook.ValidatingName:        webhook.NewValidating(caches.webhookSources(&caches.validatingWebhooks)),
 	}
 	var plugins []admission.Plugin
 	for _, n := range AdmissionPlugins {
@@ -202,6 +215,48 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		}
 	}
 	return admission.NewChain(plugins...), nil
+}
+
+// webhookCaches are the caches the webhook plug-ins read.
+type webhookCaches struct {
+	mutatingWebhooks, validatingWebhooks, webhookNamespaces, services, endpointSlices lazyObjects
+}
+
+func (c *webhookCaches) bind(srv *apiserver.Server) error {
+	for gvr, dst := range map[schema.GroupVersionResource]*lazyObjects{
+		admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations"):   &c.mutatingWebhooks,
+		admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations"): &c.validatingWebhooks,
+		corev1.SchemeGroupVersion.WithResource("namespaces"):                                       &c.webhookNamespaces,
+		corev1.SchemeGroupVersion.WithResource("services"):                                         &c.services,
+		discoveryv1.SchemeGroupVersion.WithResource("endpointslices"):                              &c.endpointSlices,
+	} {
+		cached, err := srv.Cached(gvr)
+		if err != nil {
+			return err
+		}
+		dst.c.Store(&cached)
+	}
+	return nil
+}
+
+// webhookSources are the caches a webhook plug-in reads, with configs its
+// kind of configurations.
+func (c *webhookCaches) webhookSources(configs *lazyObjects) webhook.Sources {
+	return webhook.Sources{Configurations: configs, Namespaces: &c.webhookNamespaces, Services: &c.services, EndpointSlices: &c.endpointSlices}
+}
+
+// resourceDefaults applies the served resources' defaults to an object a
+// mutating webhook patched, as upstream decodes it with defaulting.
+func resourceDefaults(resources []registry.Resource) webhook.Defaulter {
+	strategies := map[schema.GroupVersionResource]registry.Strategy{}
+	for i := range resources {
+		strategies[resources[i].GroupVersionResource()] = resources[i].Strategy
+	}
+	return func(gvr schema.GroupVersionResource, obj runtime.Object) {
+		if s := strategies[gvr]; s != nil {
+			s.Default(obj)
+		}
+	}
 }
 
 // lazyObjects is one resource's watch cache, empty until bound.
