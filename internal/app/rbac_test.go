@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,84 +15,41 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 type rbacServer struct {
-	url        string
-	ca         *pki.CA
+	*testserver.Server
 	admin      kubernetes.Interface
 	authorizer authz.Authorizer
 }
 
 func (s *rbacServer) config(t testing.TB, user string, groups ...string) *rest.Config {
 	t.Helper()
-	certPEM, keyPEM, err := s.ca.SignClient(user, groups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rest.Config{Host: s.url, QPS: -1, UserAgent: user,
-		TLSClientConfig: rest.TLSClientConfig{CAData: s.ca.CertPEM, CertData: certPEM, KeyData: keyPEM}}
+	return s.Config(t, user, groups...)
 }
 
 func (s *rbacServer) client(t *testing.T, user string, groups ...string) kubernetes.Interface {
 	return kubernetes.NewForConfigOrDie(s.config(t, user, groups...))
 }
 
+// withRBAC wires RBAC into a test server as RunServer does.
+func withRBAC(w *rbacWiring) testserver.Option {
+	return func(_ testing.TB, s *testserver.Setup) {
+		s.Config.Resources = w.resources(s.Config.Resources)
+		s.Config.Authorizer = w.authorizer
+		s.Started = append(s.Started, w.start)
+	}
+}
+
 // startRBACServer runs the real API server wired as rbacWiring says.
 func startRBACServer(t testing.TB) *rbacServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := newRBACWiring()
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: w.resources(builtin.Resources()), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()), Authorizer: w.authorizer,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.EnableHTTP2 = true
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	// Runs before hs.Close: stop the aggregation controller's watch, which
-	// hs.Close would otherwise wait for.
-	t.Cleanup(cancel)
-	s := &rbacServer{url: hs.URL, ca: ca, authorizer: w.authorizer}
-	admin := s.config(t, "admin", authn.GroupMasters)
-	s.admin = kubernetes.NewForConfigOrDie(admin)
-	if err := w.start(ctx, srv, admin); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	srv := testserver.StartWith(t, withRBAC(w))
+	return &rbacServer{Server: srv, admin: srv.Client, authorizer: w.authorizer}
 }
 
 // eventually polls f until it returns nil or the deadline passes.

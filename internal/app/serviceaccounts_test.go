@@ -2,13 +2,10 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,11 +20,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 type saServer struct {
@@ -40,62 +35,17 @@ type saServer struct {
 // tokens wired as RunServer wires them.
 func startSAServer(t *testing.T) *saServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw := newRBACWiring()
-	saw, err := newSAWiring(dir, ServiceAccountOptions{}, APIServerEndpoint{IP: "127.0.0.1"}, 6443)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: saw.resources(rw.resources(builtin.Resources())), SecurePort: 6443,
-		Authenticator:       authn.Union{authn.NewX509Authenticator(ca.Pool()), saw.authenticator},
-		Authorizer:          rw.authorizer,
-		NonResourceHandlers: saw.discovery,
+	srv := testserver.StartWith(t, withRBAC(newRBACWiring()), func(t testing.TB, s *testserver.Setup) {
+		saw, err := newSAWiring(s.Dir, ServiceAccountOptions{}, APIServerEndpoint{IP: "127.0.0.1"}, 6443)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Config.Resources = saw.resources(s.Config.Resources)
+		s.Config.Authenticator = authn.Union{s.Config.Authenticator, saw.authenticator}
+		s.Config.NonResourceHandlers = saw.discovery
+		s.Bound = append(s.Bound, saw.bind)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := saw.bind(srv); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	t.Cleanup(cancel)
-	s := &saServer{url: hs.URL, ca: ca}
-	certPEM, keyPEM, err = ca.SignClient("admin", []string{authn.GroupMasters})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &rest.Config{Host: hs.URL, QPS: -1, TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: certPEM, KeyData: keyPEM}}
-	s.admin = kubernetes.NewForConfigOrDie(admin)
-	if err := rw.start(ctx, srv, admin); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return &saServer{url: srv.URL, ca: srv.CA, admin: srv.Client}
 }
 
 func (s *saServer) tokenConfig(token string) *rest.Config {

@@ -3,11 +3,9 @@ package audit_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,21 +19,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/audit"
-	"skiff.dev/skiff/internal/auth/authn"
-	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // auditedServer is the real API server (every built-in resource, bolt,
 // TLS, client certificates; system:masters may do everything, nobody else
 // anything) recording to a real audit log.
 type auditedServer struct {
+	*testserver.Server
 	url   string
-	ca    *pki.CA
 	log   *audit.Logger
 	path  string
 	admin *rest.Config
@@ -43,62 +36,30 @@ type auditedServer struct {
 
 func startAudited(t *testing.T, policy *audit.Policy) *auditedServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "logs", "audit.log")
-	backend, err := audit.NewLogBackend(audit.LogOptions{Path: path, MaxSize: audit.DefaultMaxSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := audit.NewLogger(policy, backend)
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
-		Audit:         logger,
+	var (
+		logger *audit.Logger
+		path   string
+	)
+	srv := testserver.StartWith(t, func(t testing.TB, s *testserver.Setup) {
+		path = filepath.Join(s.Dir, "logs", "audit.log")
+		backend, err := audit.NewLogBackend(audit.LogOptions{Path: path, MaxSize: audit.DefaultMaxSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logger = audit.NewLogger(policy, backend)
+		t.Cleanup(func() { logger.Close() })
+		s.Config.Audit = logger
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.EnableHTTP2 = true
-	hs.StartTLS()
-	t.Cleanup(func() { hs.Close(); logger.Close() })
-	s := &auditedServer{url: hs.URL, ca: ca, log: logger, path: path}
+	s := &auditedServer{Server: srv, url: srv.URL, log: logger, path: path}
 	s.admin = s.config(t, "admin", "system:masters")
 	return s
 }
 
 func (s *auditedServer) config(t *testing.T, user string, groups ...string) *rest.Config {
 	t.Helper()
-	certPEM, keyPEM, err := s.ca.SignClient(user, groups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rest.Config{Host: s.url, QPS: -1, UserAgent: "audit-test/" + user,
-		TLSClientConfig: rest.TLSClientConfig{CAData: s.ca.CertPEM, CertData: certPEM, KeyData: keyPEM}}
+	cfg := s.Config(t, user, groups...)
+	cfg.UserAgent = "audit-test/" + user
+	return cfg
 }
 
 // events flushes the log and returns its lines, raw and decoded.
@@ -192,7 +153,7 @@ func TestAuditLogWithTheDefaultPolicy(t *testing.T) {
 	}
 
 	// No credentials: 401, recorded as upstream does.
-	anon, err := rest.HTTPClientFor(&rest.Config{Host: s.url, TLSClientConfig: rest.TLSClientConfig{CAData: s.ca.CertPEM}})
+	anon, err := rest.HTTPClientFor(&rest.Config{Host: s.url, TLSClientConfig: rest.TLSClientConfig{CAData: s.CA.CertPEM}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/registry/builtin"
+	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/bolt"
 )
 
@@ -32,11 +33,41 @@ type Server struct {
 	// Admin is a config for a member of system:masters; Client uses it.
 	Admin  *rest.Config
 	Client kubernetes.Interface
+	// API is the server itself (its watch cache, for in-process wiring).
+	API *apiserver.Server
+	// Dir is the server's data directory (the store, the CA).
+	Dir string
 }
+
+// Setup is what an Option may change before the server starts: the
+// apiserver.Config (its Store is set from Store), the store itself (to
+// wrap it), and hooks around the start.
+type Setup struct {
+	Dir    string
+	CA     *pki.CA
+	Store  storage.Store
+	Config apiserver.Config
+	// Bound run after apiserver.New, before Start: binding in-process
+	// consumers to the server's caches.
+	Bound []func(*apiserver.Server) error
+	// Started run once the server serves, with an admin config: the
+	// wiring that is itself an API client (the RBAC bootstrap).
+	Started []func(ctx context.Context, srv *apiserver.Server, admin *rest.Config) error
+}
+
+// Option changes the Setup of StartWith.
+type Option func(t testing.TB, s *Setup)
 
 // Start runs an API server until the test ends. The four default
 // namespaces and the kubernetes service exist when it returns.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with options: the same server, wired as the options
+// say (admission, audit, authenticators, RBAC ...), as the app wires it.
+func StartWith(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
@@ -48,13 +79,23 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
+	setup := &Setup{Dir: dir, CA: ca, Store: st, Config: apiserver.Config{
+		Resources: builtin.Resources(), SecurePort: 6443,
 		Authenticator: authn.NewX509Authenticator(ca.Pool()),
 		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
-	})
+	}}
+	for _, o := range opts {
+		o(t, setup)
+	}
+	setup.Config.Store = setup.Store
+	srv, err := apiserver.New(setup.Config)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, bind := range setup.Bound {
+		if err := bind(srv); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -74,10 +115,18 @@ func Start(t testing.TB) *Server {
 	hs.EnableHTTP2 = true
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
+	// Runs before hs.Close: end the watches of in-process clients (the
+	// Started hooks'), which hs.Close would otherwise wait for.
+	t.Cleanup(cancel)
 
-	s := &Server{URL: hs.URL, CA: ca}
+	s := &Server{URL: hs.URL, CA: ca, API: srv, Dir: dir}
 	s.Admin = s.Config(t, "admin", "system:masters")
 	s.Client = kubernetes.NewForConfigOrDie(s.Admin)
+	for _, started := range setup.Started {
+		if err := started(ctx, srv, s.Admin); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return s
 }
 
