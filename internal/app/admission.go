@@ -30,6 +30,7 @@ import (
 	"skiff.dev/skiff/internal/admission/policy"
 	"skiff.dev/skiff/internal/admission/priority"
 	"skiff.dev/skiff/internal/admission/resourcequota"
+	"skiff.dev/skiff/internal/admission/serviceaccount"
 	"skiff.dev/skiff/internal/admission/webhook"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/registry"
@@ -60,6 +61,7 @@ var AdmissionPlugins = []string{
 	namespacelifecycle.Name,
 	eventratelimit.Name,
 	limitranger.Name,
+	serviceaccount.Name,
 	priority.Name,
 	defaulttolerationseconds.Name,
 	defaultstorageclass.Name,
@@ -104,6 +106,7 @@ type admissionCaches struct {
 
 	limitRanges, priorityClasses, storageClasses, quotas lazyObjects
 	quotaStore                                           clientQuotaStore
+	serviceAccounts                                      serviceAccountLookup
 
 	policies, policyBindings, policyNamespaces policy.LazyObjects
 	policyParams                               policy.ServedParams
@@ -122,6 +125,9 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 		return err
 	}
 	c.podSecurity.Bind(namespaces, pods)
+	if err := c.serviceAccounts.bind(srv); err != nil {
+		return err
+	}
 	for gvr, dst := range map[schema.GroupVersionResource]*lazyObjects{
 		corev1.SchemeGroupVersion.WithResource("limitranges"):           &c.limitRanges,
 		corev1.SchemeGroupVersion.WithResource("resourcequotas"):        &c.quotas,
@@ -167,6 +173,7 @@ func (c *admissionCaches) start(ctx context.Context, admin *rest.Config) error {
 		return fmt.Errorf("admission client: %w", err)
 	}
 	c.quotaStore.cs.Store(cs)
+	c.serviceAccounts.cs.Store(cs)
 	for _, pc := range scheduling.SystemPriorityClasses() {
 		_, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -198,6 +205,7 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		namespacelifecycle.Name:       namespacelifecycle.Plugin{},
 		eventratelimit.Name:           events,
 		limitranger.Name:              limitranger.Plugin{LimitRanges: &caches.limitRanges},
+		serviceaccount.Name:           serviceaccount.Plugin{Accounts: &caches.serviceAccounts},
 		priority.Name:                 priority.Plugin{Classes: &caches.priorityClasses},
 		defaulttolerationseconds.Name: defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
 		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},

@@ -112,6 +112,9 @@ func (p Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 	}
 	if pod.Spec.ServiceAccountName == "" {
 		pod.Spec.ServiceAccountName = DefaultName
+		// The v1 field's deprecated twin, which decoding already copied
+		// (as empty) and validation requires equal.
+		pod.Spec.DeprecatedServiceAccount = DefaultName
 	}
 	sa, err := p.lookUp(ctx, a)
 	if err != nil {

@@ -82,7 +82,7 @@ func TestAdmit(t *testing.T) {
 		name:     "default account and token",
 		accounts: []*corev1.ServiceAccount{sa("default")},
 		pod:      corev1.PodSpec{InitContainers: []corev1.Container{{Name: "i"}}, Containers: []corev1.Container{{Name: "a"}, {Name: "b"}}},
-		want: corev1.PodSpec{ServiceAccountName: "default",
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default",
 			InitContainers: []corev1.Container{{Name: "i", VolumeMounts: []corev1.VolumeMount{tokenMount}}},
 			Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{tokenMount}},
 				{Name: "b", VolumeMounts: []corev1.VolumeMount{tokenMount}}},
@@ -92,7 +92,7 @@ func TestAdmit(t *testing.T) {
 		accounts:    []*corev1.ServiceAccount{sa("default")},
 		appearAfter: 5,
 		pod:         corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}}, AutomountServiceAccountToken: ptr.To(false)},
-		want:        corev1.PodSpec{ServiceAccountName: "default", Containers: []corev1.Container{{Name: "a"}}, AutomountServiceAccountToken: ptr.To(false)},
+		want:        corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default", Containers: []corev1.Container{{Name: "a"}}, AutomountServiceAccountToken: ptr.To(false)},
 	}, {
 		name:    "default account missing",
 		pod:     corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}}},
@@ -106,7 +106,7 @@ func TestAdmit(t *testing.T) {
 		name:     "automount false on the pod",
 		accounts: []*corev1.ServiceAccount{sa("default")},
 		pod:      corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}}},
-		want:     corev1.PodSpec{ServiceAccountName: "default", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}}},
+		want:     corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}}},
 	}, {
 		name:     "automount false on the account",
 		accounts: []*corev1.ServiceAccount{sa("robot", noAuto)},
@@ -123,27 +123,27 @@ func TestAdmit(t *testing.T) {
 		accounts: []*corev1.ServiceAccount{sa("default")},
 		pod: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{own}}, {Name: "b"}},
 			Volumes: []corev1.Volume{{Name: "mine"}}},
-		want: corev1.PodSpec{ServiceAccountName: "default",
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default",
 			Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{own}}, {Name: "b", VolumeMounts: []corev1.VolumeMount{tokenMount}}},
 			Volumes:    []corev1.Volume{{Name: "mine"}, upstreamVolume}},
 	}, {
 		name:     "no volume when every container mounts its own",
 		accounts: []*corev1.ServiceAccount{sa("default")},
 		pod:      corev1.PodSpec{Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{own}}}, Volumes: []corev1.Volume{{Name: "mine"}}},
-		want: corev1.PodSpec{ServiceAccountName: "default",
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default",
 			Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{own}}}, Volumes: []corev1.Volume{{Name: "mine"}}},
 	}, {
 		name:     "an existing kube-api-access volume is reused",
 		accounts: []*corev1.ServiceAccount{sa("default")},
 		pod:      corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}}, Volumes: []corev1.Volume{{Name: "kube-api-access-zzzzz"}}},
-		want: corev1.PodSpec{ServiceAccountName: "default",
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default",
 			Containers: []corev1.Container{{Name: "a", VolumeMounts: []corev1.VolumeMount{{Name: "kube-api-access-zzzzz", ReadOnly: true, MountPath: MountPath}}}},
 			Volumes:    []corev1.Volume{{Name: "kube-api-access-zzzzz"}}},
 	}, {
 		name:     "image pull secrets from the account",
 		accounts: []*corev1.ServiceAccount{sa("default", func(s *corev1.ServiceAccount) { s.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "reg"}} })},
 		pod:      corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}}},
-		want: corev1.PodSpec{ServiceAccountName: "default", AutomountServiceAccountToken: ptr.To(false),
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default", AutomountServiceAccountToken: ptr.To(false),
 			Containers: []corev1.Container{{Name: "a"}}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "reg"}}},
 	}, {
 		name:     "mountable secrets enforced: volume",
@@ -162,7 +162,7 @@ func TestAdmit(t *testing.T) {
 		accounts: []*corev1.ServiceAccount{sa("default", enforce)},
 		pod: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}},
 			Volumes: []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "allowed"}}}}},
-		want: corev1.PodSpec{ServiceAccountName: "default", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}},
+		want: corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "a"}},
 			Volumes: []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "allowed"}}}}},
 	}, {
 		name:        "mirror pod untouched",
@@ -172,7 +172,7 @@ func TestAdmit(t *testing.T) {
 	}, {
 		name:        "mirror pod with a service account",
 		annotations: map[string]string{mirrorPodAnnotation: "x"},
-		pod:         corev1.PodSpec{ServiceAccountName: "default", Containers: []corev1.Container{{Name: "a"}}},
+		pod:         corev1.PodSpec{ServiceAccountName: "default", DeprecatedServiceAccount: "default", Containers: []corev1.Container{{Name: "a"}}},
 		wantErr:     `pods "p" is forbidden: a mirror pod may not reference service accounts`,
 	}, {
 		name:        "mirror pod with a secret",
