@@ -2,9 +2,6 @@ package podsecurity_test
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,11 +18,7 @@ import (
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/admission/podsecurity"
 	"skiff.dev/skiff/internal/apiserver"
-	"skiff.dev/skiff/internal/auth/authn"
-	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // warnings collects a client's Warning headers.
@@ -54,62 +47,26 @@ func (w *warnings) take() []string {
 // warnings are collected.
 func start(t *testing.T) (kubernetes.Interface, *warnings) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	objs := &podsecurity.CachedObjects{}
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authz.Superusers{Group: "system:masters"},
-		Admission:     admission.NewChain(podsecurity.New(podsecurity.DefaultConfig(), objs)),
+	srv := testserver.StartWith(t, func(_ testing.TB, s *testserver.Setup) {
+		s.Config.Admission = admission.NewChain(podsecurity.New(podsecurity.DefaultConfig(), objs))
+		s.Bound = append(s.Bound, func(srv *apiserver.Server) error {
+			nsCache, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("namespaces"))
+			if err != nil {
+				return err
+			}
+			podCache, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("pods"))
+			if err != nil {
+				return err
+			}
+			objs.Bind(nsCache, podCache)
+			return nil
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	nsCache, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	podCache, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("pods"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs.Bind(nsCache, podCache)
-
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	clientCert, clientKey, err := ca.SignClient("admin", []string{"system:masters"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := &warnings{}
-	return kubernetes.NewForConfigOrDie(&rest.Config{
-		Host: hs.URL, QPS: -1, WarningHandler: w,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
-	}), w
+	cfg := rest.CopyConfig(srv.Admin)
+	cfg.WarningHandler = w
+	return kubernetes.NewForConfigOrDie(cfg), w
 }
 
 func pod(name string, mutate func(*corev1.Pod)) *corev1.Pod {
