@@ -289,7 +289,18 @@ func TestEnabledAdmissionPlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[NamespaceLifecycle EventRateLimit LimitRanger ServiceAccount Priority DefaultTolerationSeconds DefaultStorageClass PodSecurity MutatingAdmissionWebhook ValidatingAdmissionPolicy ValidatingAdmissionWebhook ResourceQuota]"
+	// NamespaceLifecycle first; ResourceQuota last, since it charges.
+	if AdmissionPlugins[0] != "NamespaceLifecycle" || AdmissionPlugins[len(AdmissionPlugins)-1] != "ResourceQuota" {
+		t.Errorf("order %v", AdmissionPlugins)
+	}
+	// Every known plug-in in AdmissionPlugins' order, but the disabled one.
+	var names []string
+	for _, n := range AdmissionPlugins {
+		if n != "DenyServiceExternalIPs" {
+			names = append(names, n)
+		}
+	}
+	want := fmt.Sprint(names)
 	if got := fmt.Sprint(chain.Names()); got != want {
 		t.Errorf("chain %s, want %s", got, want)
 	}
