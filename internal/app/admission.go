@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -164,7 +165,8 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 	return nil
 }
 
-// start gives ResourceQuota its client, and creates the built-in
+// start gives ResourceQuota its client, starts the type checker of
+// ValidatingAdmissionPolicies, and creates the built-in
 // PriorityClasses (system-node-critical, system-cluster-critical) as
 // upstream's API server does at start. admin is a system:masters config.
 func (c *admissionCaches) start(ctx context.Context, admin *rest.Config) error {
@@ -174,6 +176,14 @@ func (c *admissionCaches) start(ctx context.Context, admin *rest.Config) error {
 	}
 	c.quotaStore.cs.Store(cs)
 	c.serviceAccounts.cs.Store(cs)
+	// status.typeChecking of ValidatingAdmissionPolicies, as upstream's
+	// API server keeps it.
+	go func() {
+		tc := &policy.TypeChecker{Client: cs, Resources: builtin.Resources()}
+		if err := tc.Run(ctx); err != nil && ctx.Err() == nil {
+			slog.Error("validating admission policy type checker stopped", "err", err)
+		}
+	}()
 	for _, pc := range scheduling.SystemPriorityClasses() {
 		_, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
