@@ -29,6 +29,7 @@ import (
 	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/controller/replicaset"
 	"skiff.dev/skiff/internal/controller/resourcequota"
+	"skiff.dev/skiff/internal/controller/rootcacertpublisher"
 	"skiff.dev/skiff/internal/controller/serviceaccount"
 	"skiff.dev/skiff/internal/controller/serviceaccounttoken"
 )
@@ -57,6 +58,8 @@ const (
 	// upstream's --concurrent-serviceaccount-token-syncs
 	serviceAccountTokenWorkers = 5
 	nodeLifecycleWorkers       = 2
+	// upstream's --concurrent-rootca-cert-publisher-syncs
+	rootCACertPublisherWorkers = 1
 	disruptionWorkers          = 2
 	resourceQuotaWorkers       = 5
 )
@@ -88,7 +91,8 @@ type ControllerManagerOptions struct {
 
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
 // garbage collector, Endpoints, EndpointSlice, the kubernetes service's
-// endpoints at opts.APIServer, default ServiceAccounts, node lifecycle
+// endpoints at opts.APIServer, default ServiceAccounts, the kube-root-ca.crt
+// config maps of opts.RootCA, node lifecycle
 // with taint-based eviction, disruption budgets, resource quota usage,
 // and startAppsControllers' StatefulSet, DaemonSet, Job, CronJob and
 // TTL-after-finished controllers) as cfg's user while this server holds
@@ -163,6 +167,12 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	if err != nil {
 		return fmt.Errorf("serviceaccount controller: %w", err)
 	}
+	var rootCA *rootcacertpublisher.Publisher
+	if len(opts.RootCA) > 0 {
+		if rootCA, err = rootcacertpublisher.New(client, factory, opts.RootCA, log.With("controller", "root-ca-cert-publisher")); err != nil {
+			return fmt.Errorf("root-ca-cert-publisher controller: %w", err)
+		}
+	}
 	var sat *serviceaccounttoken.Controller
 	if opts.TokenIssuer != nil {
 		if sat, err = serviceaccounttoken.New(client, factory, opts.TokenIssuer, opts.RootCA, log.With("controller", "serviceaccount-token")); err != nil {
@@ -207,6 +217,9 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 	go func() { _ = sa.Run(ctx, serviceAccountWorkers) }()
 	if sat != nil {
 		go func() { _ = sat.Run(ctx, serviceAccountTokenWorkers) }()
+	}
+	if rootCA != nil {
+		go func() { _ = rootCA.Run(ctx, rootCACertPublisherWorkers) }()
 	}
 	go func() { _ = nl.Run(ctx, nodeLifecycleWorkers) }()
 	go func() { _ = dis.Run(ctx, disruptionWorkers) }()
