@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,10 +18,12 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -190,12 +194,17 @@ func (h *hookServer) seen() []*admissionv1.AdmissionReview {
 }
 
 func startHook(t *testing.T) *hookServer {
+	return startHookAt(t, "127.0.0.1:0", []string{"127.0.0.1"})
+}
+
+// startHookAt serves the webhook on addr with a certificate for hosts.
+func startHookAt(t *testing.T, addr string, hosts []string) *hookServer {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(t.TempDir(), "webhook-ca"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
+	certPEM, keyPEM, err := ca.SignServing(hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +261,12 @@ func startHook(t *testing.T) *hookServer {
 		}
 	})
 	hs := httptest.NewUnstartedServer(mux)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Listener.Close()
+	hs.Listener = ln
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
@@ -411,4 +426,96 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// hostIP is a non-loopback address of this machine: endpoint slices may
+// not point at loopback.
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to serve a webhook behind a service")
+	return ""
+}
+
+// TestServiceReference: a webhook named by service is reached at a ready
+// endpoint of the service (no kube-proxy), with TLS verifying
+// <service>.<namespace>.svc; without endpoints the call fails per
+// failurePolicy.
+func TestServiceReference(t *testing.T) {
+	s := start(t)
+	ip := hostIP(t)
+	// The certificate names only the service, not the address dialed.
+	hook := startHookAt(t, net.JoinHostPort(ip, "0"), []string{"hook.webhooks.svc"})
+	_, portStr, _ := net.SplitHostPort(strings.TrimPrefix(hook.url, "https://"))
+	var port int32
+	if _, err := fmt.Sscan(portStr, &port); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, ns := range []string{"webhooks", "guarded", "unreachable"} {
+		if _, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"webhook": ns}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitCached(t, corev1.SchemeGroupVersion.WithResource("namespaces"), "", ns)
+	}
+	for _, name := range []string{"hook", "empty"} {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("https")}},
+		}}
+		if _, err := s.cs.CoreV1().Services("webhooks").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitCached(t, corev1.SchemeGroupVersion.WithResource("services"), "webhooks", name)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "hook-abc", Labels: map[string]string{discoveryv1.LabelServiceName: "hook"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptrTo(true)}},
+			// A pod that is not ready is never picked.
+			{Addresses: []string{"10.255.255.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptrTo(false)}},
+		},
+		Ports: []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: &port}},
+	}
+	if _, err := s.cs.DiscoveryV1().EndpointSlices("webhooks").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCached(t, discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), "webhooks", "hook-abc")
+
+	byService := func(name, svc, ns string) admissionregistrationv1.ValidatingWebhook {
+		w := validatingHook(name, "", hook.caBundle, ns, admissionregistrationv1.Fail, 10)
+		w.ClientConfig.URL = nil
+		w.ClientConfig.Service = &admissionregistrationv1.ServiceReference{Namespace: "webhooks", Name: svc, Path: ptrTo("/validate")}
+		return w
+	}
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "by-service"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{byService("svc.example.com", "hook", "guarded"), byService("empty.example.com", "empty", "unreachable")}}
+	if _, err := s.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations"), "", "by-service")
+
+	cm := func(name string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
+	_, err := s.cs.CoreV1().ConfigMaps("guarded").Create(ctx, cm("forbidden"), metav1.CreateOptions{})
+	if want := `configmaps "forbidden" is forbidden: admission webhook "svc.example.com" denied the request: no thanks`; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if _, err := s.cs.CoreV1().ConfigMaps("guarded").Create(ctx, cm("fine"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.cs.CoreV1().ConfigMaps("unreachable").Create(ctx, cm("any"), metav1.CreateOptions{})
+	const want = `Internal error occurred: failed calling webhook "empty.example.com": failed to call webhook: Post "https://empty.webhooks.svc:443/validate?timeout=10s": no endpoints available for service "empty"`
+	if !apierrors.IsInternalError(err) || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
 }
