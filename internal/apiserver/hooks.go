@@ -81,6 +81,12 @@ func (c CachedObjects) List(namespace string) []runtime.Object {
 	return items
 }
 
+// Generation changes whenever the resource's cached objects change; see
+// watchcache.Cache.Generation.
+func (c CachedObjects) Generation() uint64 {
+	return c.res.cache.Generation()
+}
+
 // Get returns one object.
 func (c CachedObjects) Get(namespace, name string) (runtime.Object, bool) {
 	return c.res.cacheGet(c.res.key(namespace, name))

@@ -37,7 +37,7 @@ type rbacWiring struct {
 
 func newRBACWiring() *rbacWiring {
 	src := &cachePolicy{}
-	res := rbac.Resolver{Source: src}
+	res := rbac.Resolver{Source: newIndexedPolicy(src)}
 	return &rbacWiring{
 		source:     src,
 		resolver:   res,

@@ -57,7 +57,7 @@ func (r Resolver) VisitRulesFor(user *authn.User, namespace string, visit Visito
 	if user == nil {
 		return
 	}
-	for _, b := range r.Source.ClusterRoleBindings() {
+	for _, b := range r.clusterRoleBindingsFor(user) {
 		i, ok := appliesTo(user, b.Subjects, "")
 		if !ok {
 			continue
@@ -79,7 +79,7 @@ func (r Resolver) VisitRulesFor(user *authn.User, namespace string, visit Visito
 	if namespace == "" {
 		return
 	}
-	for _, b := range r.Source.RoleBindings(namespace) {
+	for _, b := range r.roleBindingsFor(user, namespace) {
 		i, ok := appliesTo(user, b.Subjects, namespace)
 		if !ok {
 			continue

@@ -74,6 +74,10 @@ type Cache struct {
 	prefix string
 	decode DecodeFunc
 
+	// gen counts changes to items, for consumers that derive data from
+	// the whole cache (an index) and rebuild it only when it changed.
+	gen atomic.Uint64
+
 	mu      sync.RWMutex
 	items   map[string]*Event // key → latest event (Object is the current state)
 	history []*Event          // ring of the latest events, oldest first
@@ -167,6 +171,9 @@ func (h *Hub) load(ctx context.Context) (int64, error) {
 		}
 		c.items[kv.Key] = &Event{Type: watch.Added, Key: kv.Key, Object: obj, Revision: kv.ModRevision}
 	}
+	for _, c := range h.caches {
+		c.gen.Add(1)
+	}
 	return rev, nil
 }
 
@@ -259,6 +266,7 @@ func (h *Hub) apply(ev storage.Event) {
 		e.Type = watch.Deleted
 		delete(c.items, ev.KV.Key)
 	}
+	c.gen.Add(1)
 	c.history = append(c.history, e)
 	if n := len(c.history); n > h.historySize {
 		drop := n - h.historySize
@@ -361,6 +369,12 @@ func (c *Cache) Get(key string) (runtime.Object, bool) {
 	}
 	return e.Object, true
 }
+
+// Generation changes whenever the cached objects change (it only grows).
+// A consumer that derives data from List can keep it until Generation
+// moves; read Generation before List, so a change in between is seen as
+// a change next time.
+func (c *Cache) Generation() uint64 { return c.gen.Load() }
 
 // Count returns the number of cached objects.
 func (c *Cache) Count() int {
