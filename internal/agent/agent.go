@@ -40,6 +40,7 @@ import (
 
 	"skiff.dev/skiff/internal/agent/probes"
 	"skiff.dev/skiff/internal/agent/runtime"
+	"skiff.dev/skiff/internal/agent/tokens"
 	"skiff.dev/skiff/internal/agent/volumes"
 )
 
@@ -121,6 +122,7 @@ type Agent struct {
 	services cache.SharedIndexInformer
 	sources  *apiSources      // config maps and secrets, set in Run
 	volumes  *volumes.Manager // nil without a DataDir (simulated nodes)
+	tokens   *tokens.Manager  // projected service account tokens, with volumes
 	probes   *probes.Manager
 	statuses *statusCache // the last status computed per pod, for probes
 
@@ -205,8 +207,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sources = &apiSources{ctx: ctx, client: a.client}
 	if a.cfg.DataDir != "" {
 		_, allocatable := a.machine.capacity()
+		a.tokens = tokens.New(tokens.FromClient(a.client), a.clock, a.log)
 		a.volumes = volumes.New(volumes.Config{
-			Root: a.cfg.DataDir, Getter: a.sources, Allocatable: allocatable,
+			Root: a.cfg.DataDir, Getter: a.sources, Allocatable: allocatable, Tokens: a.tokens,
 			// Without root the agent cannot mount tmpfs: secrets go to
 			// disk rather than fail.
 			NoTmpfs: os.Geteuid() != 0,
@@ -220,6 +223,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
 	wg.Go(func() { a.renewLease(ctx) })
 	wg.Go(func() { a.syncNodeStatus(ctx) })
+	if a.tokens != nil {
+		wg.Go(func() { a.cleanUpTokens(ctx) })
+	}
 
 	// Services first: a pod's first containers need its service links
 	// and the cluster DNS.

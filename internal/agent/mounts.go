@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/runtime"
+	"skiff.dev/skiff/internal/agent/tokens"
 )
 
 // setUpVolumes creates or refreshes the pod's volumes, recording a
@@ -39,6 +41,9 @@ func (a *Agent) setUpVolumes(ctx context.Context, pod *corev1.Pod) bool {
 
 // tearDownVolumes removes the pod's directory (volumes, etc-hosts).
 func (a *Agent) tearDownVolumes(uid types.UID) {
+	if a.tokens != nil {
+		a.tokens.Forget(uid)
+	}
 	if a.volumes != nil {
 		if err := a.volumes.TearDown(uid); err != nil {
 			a.log.Warn("tear down pod volumes", "pod", uid, "err", err)
@@ -48,6 +53,22 @@ func (a *Agent) tearDownVolumes(uid types.UID) {
 	if dir := a.podDir(uid); dir != "" {
 		if err := os.RemoveAll(dir); err != nil {
 			a.log.Warn("remove pod directory", "dir", dir, "err", err)
+		}
+	}
+}
+
+// cleanUpTokens drops expired service account tokens from the cache every
+// minute, as upstream's token manager (live pods' tokens are refreshed
+// long before they expire).
+func (a *Agent) cleanUpTokens(ctx context.Context) {
+	t := time.NewTicker(tokens.CleanupPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.tokens.Cleanup()
 		}
 	}
 }

@@ -186,9 +186,11 @@ func (m *Manager) projectedFiles(ctx context.Context, pod *corev1.Pod, volName s
 			if t.ExpirationSeconds != nil {
 				expiration = *t.ExpirationSeconds
 			}
+			// The source's errors are upstream's ("failed to fetch
+			// token: ...", "token ... expired and refresh failed: ...").
 			token, err := m.cfg.Tokens.Token(ctx, pod, audience, expiration)
 			if err != nil {
-				return nil, fmt.Errorf("failed to fetch token: %w", err)
+				return nil, err
 			}
 			f := file{data: []byte(token), mode: defaultMode}
 			// As upstream: when every container runs as the same user and
