@@ -1,16 +1,21 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/auth/authn"
 )
 
 func rule(ops []admissionregistrationv1.OperationType, groups, versions, resources []string, scope admissionregistrationv1.ScopeType, names ...string) admissionregistrationv1.NamedRuleWithOperations {
@@ -164,3 +169,126 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// paramObjects serves ConfigMaps as the only param kind.
+type paramObjects struct{ objs staticObjects }
+
+func (p paramObjects) ParamObjects(gvk schema.GroupVersionKind) (Objects, bool, error) {
+	if gvk != corev1.SchemeGroupVersion.WithKind("ConfigMap") {
+		return nil, false, fmt.Errorf("%s is not served", gvk)
+	}
+	return p.objs, true, nil
+}
+
+// TestValidateCases runs the plug-in's decision table on one Deployment
+// (3 replicas, in namespace "team" labelled env=prod).
+func TestValidateCases(t *testing.T) {
+	replicas := int32(3)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "team", Labels: map[string]string{"app": "web"}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{"env": "prod"}}}
+	cm := func(name, max string, labels map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team", Labels: labels}, Data: map[string]string{"max": max}}
+	}
+	params := paramObjects{staticObjects{cm("small", "2", map[string]string{"tier": "x"}), cm("large", "10", map[string]string{"tier": "x"})}}
+	deny := admissionregistrationv1.DenyAction
+	allow := admissionregistrationv1.AllowAction
+	cases := []struct {
+		name    string
+		op      admission.Operation
+		spec    func(*admissionregistrationv1.ValidatingAdmissionPolicySpec)
+		binding func(*admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec)
+		err     string // "" = admitted
+	}{
+		{name: "passes", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "object.spec.replicas <= 5"}}
+		}},
+		{name: "delete sees oldObject, object null", op: admission.Delete, spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "object == null && oldObject.metadata.name == 'web'", Message: "m"}}
+		}},
+		{name: "namespaceObject and request", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "namespaceObject.metadata.labels.env == 'dev' || request.userInfo.username != 'alice'"}}
+		}, err: "failed expression: namespaceObject.metadata.labels.env == 'dev' || request.userInfo.username != 'alice'"},
+		{name: "match condition false skips", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "big", Expression: "object.spec.replicas > 100"}}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false"}}
+		}},
+		{name: "match condition error under Fail", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "oops", Expression: "object.spec.nope == 1"}}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "true"}}
+		}, err: `failed to evaluate matchCondition "oops": no such key: nope`},
+		{name: "match condition error under Ignore", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.FailurePolicy = ptrTo(admissionregistrationv1.Ignore)
+			s.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "oops", Expression: "object.spec.nope == 1"}}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false"}}
+		}},
+		{name: "messageExpression error falls back to message", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false", Message: "static", MessageExpression: "'x' + object.spec.nope"}}
+		}, err: "denied request: static"},
+		{name: "params by selector: each is checked", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.ParamKind = &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "object.spec.replicas <= int(params.data.max)", MessageExpression: "'over ' + params.metadata.name"}}
+		}, binding: func(b *admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec) {
+			b.ParamRef = &admissionregistrationv1.ParamRef{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "x"}}, ParameterNotFoundAction: &deny}
+		}, err: "denied request: over small"},
+		{name: "param not found, Allow", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.ParamKind = &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false"}}
+		}, binding: func(b *admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec) {
+			b.ParamRef = &admissionregistrationv1.ParamRef{Name: "missing", ParameterNotFoundAction: &allow}
+		}},
+		{name: "param kind not served", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.ParamKind = &admissionregistrationv1.ParamKind{APIVersion: "example.com/v1", Kind: "Limit"}
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "true"}}
+		}, binding: func(b *admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec) {
+			b.ParamRef = &admissionregistrationv1.ParamRef{Name: "x", ParameterNotFoundAction: &deny}
+		}, err: "failed to configure binding: failed to find resource referenced by paramKind: 'example.com/v1, Kind=Limit'"},
+		{name: "binding matchResources narrows", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false"}}
+		}, binding: func(b *admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec) {
+			b.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "dev"}}}
+		}},
+		{name: "request entity too large", spec: func(s *admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+			s.Validations = []admissionregistrationv1.Validation{{Expression: "false", Reason: ptrTo(metav1.StatusReasonRequestEntityTooLarge)}}
+		}, err: "413"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := &admissionregistrationv1.ValidatingAdmissionPolicy{
+				ObjectMeta: metav1.ObjectMeta{Name: "p", UID: types.UID(fmt.Sprint(i)), ResourceVersion: "1"},
+				Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+					FailurePolicy: ptrTo(admissionregistrationv1.Fail),
+					MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{
+						rule([]admissionregistrationv1.OperationType{"*"}, []string{"apps"}, []string{"v1"}, []string{"deployments"}, "*")}},
+				},
+			}
+			tc.spec(&pol.Spec)
+			b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "b"},
+				Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "p", ValidationActions: []admissionregistrationv1.ValidationAction{"Deny"}}}
+			if tc.binding != nil {
+				tc.binding(&b.Spec)
+			}
+			a := &admission.Attributes{
+				Operation: admission.Create, Kind: appsv1.SchemeGroupVersion.WithKind("Deployment"),
+				Resource: appsv1.SchemeGroupVersion.WithResource("deployments"), Namespace: "team", Name: "web",
+				Object: dep, User: &authn.User{Name: "alice"},
+			}
+			if tc.op == admission.Delete {
+				a.Operation, a.Object, a.OldObject = admission.Delete, nil, dep
+			}
+			err := New(staticObjects{pol}, staticObjects{b}, staticObjects{ns}, params).Validate(t.Context(), a)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			se, ok := err.(*apierrors.StatusError)
+			if !ok || !strings.Contains(se.Error()+" "+fmt.Sprint(se.ErrStatus.Code), tc.err) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
