@@ -239,6 +239,28 @@ func startHookAt(t *testing.T, addr string, hosts []string) *hookServer {
 				Patch: []byte(`[{"op":"add","path":"/data/injected","value":"by-webhook"}]`)})
 		}
 	})
+	// /record-b records in data.a-saw-b whether data.b was there; /add-b
+	// adds it: for reinvocation.
+	mux.HandleFunc("/record-b", func(w http.ResponseWriter, r *http.Request) {
+		if req := decode(w, r); req != nil {
+			var cm corev1.ConfigMap
+			_ = json.Unmarshal(req.Request.Object.Raw, &cm)
+			saw := "no"
+			if _, ok := cm.Data["b"]; ok {
+				saw = "yes"
+			}
+			pt := admissionv1.PatchTypeJSONPatch
+			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt,
+				Patch: []byte(`[{"op":"add","path":"/data/a-saw-b","value":"` + saw + `"}]`)})
+		}
+	})
+	mux.HandleFunc("/add-b", func(w http.ResponseWriter, r *http.Request) {
+		if req := decode(w, r); req != nil {
+			pt := admissionv1.PatchTypeJSONPatch
+			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt,
+				Patch: []byte(`[{"op":"add","path":"/data/b","value":"1"}]`)})
+		}
+	})
 	// /validate refuses ConfigMaps named "forbidden", warns otherwise.
 	mux.HandleFunc("/validate", func(w http.ResponseWriter, r *http.Request) {
 		if req := decode(w, r); req != nil {
@@ -517,5 +539,46 @@ func TestServiceReference(t *testing.T) {
 	const want = `Internal error occurred: failed calling webhook "empty.example.com": failed to call webhook: Post "https://empty.webhooks.svc:443/validate?timeout=10s": no endpoints available for service "empty"`
 	if !apierrors.IsInternalError(err) || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+// TestReinvocation: a mutating webhook with reinvocationPolicy IfNeeded is
+// called again when a later webhook changed the object; with Never it is
+// not.
+func TestReinvocation(t *testing.T) {
+	s := start(t)
+	hook := startHook(t)
+	ctx := context.Background()
+	for _, policy := range []admissionregistrationv1.ReinvocationPolicyType{admissionregistrationv1.IfNeededReinvocationPolicy, admissionregistrationv1.NeverReinvocationPolicy} {
+		ns := strings.ToLower(string(policy))
+		if _, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"webhook": ns}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitCached(t, corev1.SchemeGroupVersion.WithResource("namespaces"), "", ns)
+		mutating := func(name, path string) admissionregistrationv1.MutatingWebhook {
+			return admissionregistrationv1.MutatingWebhook{
+				Name: name, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptrTo(hook.url + path), CABundle: hook.caBundle},
+				Rules: configMapRule(), NamespaceSelector: inNamespace(ns), ReinvocationPolicy: ptrTo(policy),
+				SideEffects: ptrTo(admissionregistrationv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1"},
+			}
+		}
+		// Configurations run in name order: record-b before add-b.
+		for _, c := range []struct{ config, hook, path string }{{"1-" + ns, "record.example.com", "/record-b"}, {"2-" + ns, "add.example.com", "/add-b"}} {
+			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: c.config},
+				Webhooks: []admissionregistrationv1.MutatingWebhook{mutating(c.hook, c.path)}}
+			if _, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations"), "", c.config)
+		}
+	}
+	for ns, want := range map[string]string{"ifneeded": "yes", "never": "no"} {
+		got, err := s.cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Data: map[string]string{"x": "y"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["a-saw-b"] != want || got.Data["b"] != "1" {
+			t.Errorf("%s: data = %v, want a-saw-b=%s", ns, got.Data, want)
+		}
 	}
 }
