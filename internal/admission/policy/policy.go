@@ -345,7 +345,14 @@ func (r *request) celInput(p *Plugin) (*celexpr.Input, error) {
 		RequestResource: celexpr.AuthzCheck{Group: a.Resource.Group, Resource: a.Resource.Resource,
 			Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name}}
 	var err error
-	if a.Object != nil && a.Operation != admission.Connect {
+	switch {
+	case a.Operation == admission.Connect && a.Options != nil:
+		// A connect's object is its options (PodExecOptions, ...), as
+		// upstream.
+		if in.Object, err = toUnstructured(a.Options, a.Options.GetObjectKind().GroupVersionKind()); err != nil {
+			return nil, err
+		}
+	case a.Object != nil && a.Operation != admission.Connect:
 		if in.Object, err = toUnstructured(a.Object, a.Kind); err != nil {
 			return nil, err
 		}
