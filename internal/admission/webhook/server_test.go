@@ -81,6 +81,7 @@ type server struct {
 	warn   *warnings
 	srv    *apiserver.Server
 	caches map[schema.GroupVersionResource]*lazy
+	admin  *rest.Config
 }
 
 // start runs the real API server with both webhook plug-ins reading its
@@ -153,10 +154,11 @@ func start(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cs = kubernetes.NewForConfigOrDie(&rest.Config{
+	s.admin = &rest.Config{
 		Host: hs.URL, QPS: -1, WarningHandler: s.warn,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
-	})
+	}
+	s.cs = kubernetes.NewForConfigOrDie(s.admin)
 	return s
 }
 
