@@ -42,6 +42,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newAgentCommand())
 	root.AddCommand(newSecretsEncryptCommand())
 	root.AddCommand(newTokenCommand())
+	root.AddCommand(newAuditCommand())
 	return root
 }
 

@@ -19,10 +19,16 @@ import (
 
 	agentserver "skiff.dev/skiff/internal/agent/server"
 
+	"skiff.dev/skiff/internal/admission/podsecurity"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
+	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/bootstrap"
+	"skiff.dev/skiff/internal/auth/node"
 	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/auth/rbac"
+	"skiff.dev/skiff/internal/auth/serviceaccount"
+	"skiff.dev/skiff/internal/cisaudit"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/bolt"
@@ -114,10 +120,11 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("service account tokens: %w", err)
 	}
+	authenticator := authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator, bootstrap.Authenticator{Secrets: tokens}}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:               store,
 		Resources:           saw.resources(rbacw.resources(builtin.Resources())),
-		Authenticator:       authn.Union{authn.NewX509Authenticator(p.CA.Pool()), saw.authenticator, bootstrap.Authenticator{Secrets: tokens}},
+		Authenticator:       authenticator,
 		Authorizer:          rbacw.authorizer,
 		Admission:           adm,
 		Audit:               auditLog,
@@ -187,6 +194,10 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		if err := runScheduler(sctx, p); err != nil {
 			return fmt.Errorf("start scheduler: %w", err)
 		}
+	}
+	// What `skiff audit` checks: the configuration really in effect.
+	if err := cisaudit.WriteServerConfig(opts.DataDir, effectiveConfig(opts, p, httpSrv.TLSConfig, authenticator, rbacw.authorizer)); err != nil {
+		slog.Warn("could not record the effective configuration for skiff audit", "err", err)
 	}
 	slog.Info("skiff server ready", "address", "https://"+addr, "kubeconfig", p.KubeconfigFile,
 		"datastore", storeName(opts), "startup", time.Since(start).Round(time.Millisecond))
@@ -261,4 +272,74 @@ func openStore(opts ServerOptions) (storage.Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// effectiveConfig is the server's configuration as wired, for skiff audit:
+// flags after defaults, and what the authenticators, authorizers and
+// admission chain really are. No secrets.
+func effectiveConfig(opts ServerOptions, p *pki.ServerPKI, tlsCfg *tls.Config, an authn.Union, az authz.Authorizer) cisaudit.ServerConfig {
+	c := cisaudit.ServerConfig{
+		BindAddress: opts.BindAddress, SecurePort: opts.SecurePort,
+		TLSCertFile: p.ServingCertFile, TLSPrivateKeyFile: p.ServingKeyFile,
+		ClientCAFile:  filepath.Join(opts.DataDir, pki.TLSDir, pki.CACertFile),
+		TLSMinVersion: tls.VersionName(tlsCfg.MinVersion),
+		// kubeletClientTLS: a client certificate, the cluster CA as roots.
+		KubeletClientCertificate: true, KubeletCertificateAuthority: filepath.Join(opts.DataDir, pki.TLSDir, pki.CACertFile),
+		Datastore: storeName(opts), DatastoreEndpoint: opts.DatastoreEndpoint,
+		DatastoreCAFile: opts.DatastoreCAFile, DatastoreCertFile: opts.DatastoreCertFile, DatastoreKeyFile: opts.DatastoreKeyFile,
+		EncryptionProviderConfig: opts.EncryptionProviderConfig,
+		AuditLogPath:             opts.Audit.LogPath, AuditLogMaxAge: opts.Audit.MaxAge, AuditLogMaxBackup: opts.Audit.MaxBackups,
+		AuditLogMaxSize: opts.Audit.MaxSize, AuditPolicyFile: opts.Audit.PolicyFile,
+		// The service-account authenticator checks the account, secret,
+		// pod and node a token names on every request.
+		ServiceAccountLookup: true, ServiceAccountSigningKeyFile: opts.ServiceAccounts.SigningKeyFile, ServiceAccountKeyFiles: opts.ServiceAccounts.KeyFiles,
+		ControllerManager: !opts.DisableControllerManager, Scheduler: !opts.DisableScheduler,
+		Agent: !opts.DisableAgent, NodeName: opts.NodeName,
+	}
+	if c.EncryptionProviderConfig == "" {
+		c.EncryptionProviderConfig = filepath.Join(opts.DataDir, encryption.DefaultConfigFile)
+	}
+	if c.ServiceAccountSigningKeyFile == "" {
+		c.ServiceAccountSigningKeyFile = filepath.Join(opts.DataDir, serviceaccount.KeyFile)
+	}
+	if c.AuditLogPath == "" {
+		c.AuditLogPath = filepath.Join(opts.DataDir, "logs", "audit.log")
+	}
+	if c.ControllerManager {
+		c.RootCAFile = c.ClientCAFile
+	}
+	for _, id := range tlsCfg.CipherSuites {
+		c.TLSCipherSuites = append(c.TLSCipherSuites, tls.CipherSuiteName(id))
+	}
+	for _, a := range an {
+		switch a.(type) {
+		case *authn.X509Authenticator:
+			c.Authenticators = append(c.Authenticators, "x509")
+		case bootstrap.Authenticator:
+			c.Authenticators = append(c.Authenticators, "bootstrap-token")
+		default:
+			c.Authenticators = append(c.Authenticators, "serviceaccount")
+		}
+	}
+	if u, ok := az.(authz.Union); ok {
+		for _, a := range u {
+			switch a.(type) {
+			case node.Authorizer, *node.Authorizer:
+				c.AuthorizationModes = append(c.AuthorizationModes, "Node")
+			case rbac.Authorizer, *rbac.Authorizer:
+				c.AuthorizationModes = append(c.AuthorizationModes, "RBAC")
+			}
+		}
+	}
+	if on, err := enabledAdmissionPlugins(opts.Admission); err == nil {
+		for _, n := range AdmissionPlugins {
+			if on[n] {
+				c.AdmissionPlugins = append(c.AdmissionPlugins, n)
+			}
+		}
+		if on[podsecurity.PluginName] {
+			c.PodSecurityDefaultEnforce = string(podsecurity.DefaultConfig().Defaults.Enforce.Level)
+		}
+	}
+	return c
 }
