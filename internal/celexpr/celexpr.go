@@ -4,7 +4,7 @@
 // the same variables (object, oldObject, request, params, namespaceObject,
 // authorizer, variables.<name>), cel-go's standard extension libraries
 // plus the Kubernetes ones (quantity, url, regex find/findAll, ip, cidr,
-// lists, authz), and a cost limit per evaluation so a bad expression
+// lists, authz, format), and a cost limit per evaluation so a bad expression
 // cannot hang the server.
 //
 // Use: env, err := NewEnv(Decls{Params: true}); then env.AddVariable for
@@ -80,6 +80,7 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Lib(k8sQuantity{}),
 		cel.Lib(k8sIP{}),
 		cel.Lib(k8sAuthz{}),
+		cel.Lib(k8sFormat{}),
 		cel.Variable(VarRequest, cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable(VarNamespaceObject, cel.DynType),
 	}

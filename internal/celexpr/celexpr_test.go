@@ -97,6 +97,9 @@ func TestEval(t *testing.T) {
 		{expr: "ip.isCanonical('2001:db8::1') && !ip.isCanonical('2001:DB8::1')", want: true},
 		{expr: "object.metadata.labels.all(k, v, k == 'app' && v == 'web')", want: true},
 		{expr: "cel.bind(r, object.spec.replicas, r * 2) == 12", want: true},
+		{expr: "!format.dns1123Label().validate(object.metadata.name).hasValue() && format.named('uuid').hasValue()", want: true},
+		{expr: "format.dns1123Label().validate('Web_1').value()[0]", want: "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
+		{expr: "format.named('labelValue').value().validate('ok') == optional.none() && !format.named('nope').hasValue()", want: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.expr, func(t *testing.T) {
