@@ -16,9 +16,15 @@
 // ignored under Ignore.
 //
 // Policies, bindings, namespaces and params are read from the API
-// server's watch cache; compiled policies are kept per resourceVersion.
-// Writes to admissionregistration.k8s.io resources are never subject to
-// policies, as upstream, so a bad policy can always be fixed.
+// server's watch cache; compiled policies are kept per UID and
+// resourceVersion, behind a mutex, since the plug-in runs on every
+// request goroutine at once. Writes to admissionregistration.k8s.io
+// resources are never subject to policies, as upstream, so a bad policy
+// can always be fixed.
+//
+// TypeChecker (typecheck.go) is the one goroutine of the package: an
+// informer on policies feeding a one-worker queue that writes each
+// changed policy's status.typeChecking through the API.
 package policy
 
 import (
