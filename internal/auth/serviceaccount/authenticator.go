@@ -2,12 +2,14 @@ package serviceaccount
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -39,8 +41,9 @@ var (
 // Authenticator verifies service-account bearer tokens. It is safe for
 // concurrent use.
 type Authenticator struct {
-	cfg    Config
-	getter ObjectGetter
+	cfg      Config
+	getter   ObjectGetter
+	verified verifiedCache
 }
 
 var _ authn.Authenticator = (*Authenticator)(nil)
@@ -82,35 +85,16 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string, aud
 	if !ok || (iss != a.cfg.Issuer && iss != LegacyIssuer) {
 		return nil, nil, false, nil
 	}
-	tok, err := jwt.ParseSigned(token, a.algorithms())
-	if err != nil {
-		return nil, nil, false, nil
-	}
-	var (
-		public    jwt.Claims
-		private   privateClaims
-		legacy    legacyClaims
-		verified  bool
-		verifyErr error
-	)
-	kid := ""
-	for _, h := range tok.Headers {
-		if h.KeyID != "" {
-			kid = h.KeyID
-			break
+	claims, ok := a.verified.get(token)
+	if !ok {
+		var err error
+		claims, ok, err = a.verify(token)
+		if !ok || err != nil {
+			return nil, nil, false, err
 		}
+		a.verified.put(token, claims)
 	}
-	for _, k := range a.keysFor(kid) {
-		if err := tok.Claims(k.key, &public, &private, &legacy); err != nil {
-			verifyErr = err
-			continue
-		}
-		verified = true
-		break
-	}
-	if !verified {
-		return nil, nil, false, fmt.Errorf("invalid signature: %w", verifyErr)
-	}
+	public, private, legacy := &claims.public, &claims.private, &claims.legacy
 	if public.Issuer != iss {
 		return nil, nil, false, fmt.Errorf("token issuer %q is invalid", public.Issuer)
 	}
@@ -146,16 +130,87 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string, aud
 		return nil, nil, false, fmt.Errorf("service account token claims could not be validated: %w", err)
 	}
 
-	var u *authn.User
+	var (
+		u   *authn.User
+		err error
+	)
 	if iss == LegacyIssuer {
-		u, err = a.validateLegacy(ctx, token, &public, &legacy)
+		u, err = a.validateLegacy(ctx, token, public, legacy)
 	} else {
-		u, err = a.validateBound(ctx, now, &public, private.Kubernetes)
+		u, err = a.validateBound(ctx, now, public, private.Kubernetes)
 	}
 	if err != nil {
 		return nil, nil, false, err
 	}
 	return u, auds, true, nil
+}
+
+// signedClaims are a token's claims once its signature checked out.
+type signedClaims struct {
+	public  jwt.Claims
+	private privateClaims
+	legacy  legacyClaims
+}
+
+// verify parses token and checks its signature against our keys. A token
+// that does not parse as a JWT is not ours (ok false, nil error).
+func (a *Authenticator) verify(token string) (*signedClaims, bool, error) {
+	tok, err := jwt.ParseSigned(token, a.algorithms())
+	if err != nil {
+		return nil, false, nil
+	}
+	kid := ""
+	for _, h := range tok.Headers {
+		if h.KeyID != "" {
+			kid = h.KeyID
+			break
+		}
+	}
+	var verifyErr error
+	for _, k := range a.keysFor(kid) {
+		c := &signedClaims{}
+		if err := tok.Claims(k.key, &c.public, &c.private, &c.legacy); err != nil {
+			verifyErr = err
+			continue
+		}
+		return c, true, nil
+	}
+	return nil, false, fmt.Errorf("invalid signature: %w", verifyErr)
+}
+
+// maxVerified bounds the verified-signature cache; when full it starts
+// over, which costs one signature check per token in use.
+const maxVerified = 4096
+
+// verifiedCache remembers the claims of tokens whose signature checked
+// out, by the token's SHA-256. Checking an ES256 signature costs about a
+// hundred times the rest of an authentication; everything that can change
+// (expiry, audience, whether the service account and the bound pod,
+// secret or node still exist) is still checked on every request, so a
+// revoked token is refused at once. (Upstream caches the whole result of a
+// token authentication for 10 s instead.) The verification keys do not
+// change while the server runs.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*signedClaims
+}
+
+func (c *verifiedCache) get(token string) (*signedClaims, bool) {
+	k := sha256.Sum256([]byte(token))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *verifiedCache) put(token string, v *signedClaims) {
+	k := sha256.Sum256([]byte(token))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxVerified {
+		c.m = make(map[[sha256.Size]byte]*signedClaims)
+	}
+	c.m[k] = v
 }
 
 func (a *Authenticator) algorithms() []jose.SignatureAlgorithm {

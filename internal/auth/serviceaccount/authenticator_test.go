@@ -162,12 +162,18 @@ func TestAuthenticateToken(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := populate()
+			var offset time.Duration
+			c := cfg
+			c.Now = func() time.Time { return now.Add(offset) }
+			a := NewAuthenticator(c, o)
+			// Authenticate once before the change and the clock's move:
+			// the cached signature check must hide neither a revocation
+			// nor an expiry.
+			_, _, _, _ = a.AuthenticateToken(context.Background(), tc.token, tc.audiences)
 			if tc.change != nil {
 				tc.change(o)
 			}
-			c := cfg
-			c.Now = func() time.Time { return now.Add(tc.at) }
-			a := NewAuthenticator(c, o)
+			offset = tc.at
 			u, auds, ok, err := a.AuthenticateToken(context.Background(), tc.token, tc.audiences)
 			if tc.wantUser {
 				if err != nil || !ok {
