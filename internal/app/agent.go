@@ -23,6 +23,7 @@ import (
 	agentruntime "skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/runtime/fake"
 	agentserver "skiff.dev/skiff/internal/agent/server"
+	"skiff.dev/skiff/internal/auth/node"
 	"skiff.dev/skiff/internal/auth/pki"
 )
 
@@ -310,13 +311,14 @@ func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string,
 }
 
 // nodeComponentConfig is a node's client config inside the server: a
-// client certificate for system:node:<name> in system:nodes (and, until
-// RBAC lands, system:masters), with upstream kubelet's default client
-// rate limits.
+// client certificate for system:node:<name> in system:nodes, the identity
+// a joined agent gets through the TLS bootstrap, so that the Node
+// authorizer and NodeRestriction hold the in-process agent to the same
+// rights; with upstream kubelet's default client rate limits.
 func nodeComponentConfig(p *pki.ServerPKI) NodeConfigFunc {
 	return func(name string) (*rest.Config, error) {
 		user := "system:node:" + name
-		certPEM, keyPEM, err := p.CA.SignClient(user, []string{"system:nodes", "system:masters"})
+		certPEM, keyPEM, err := p.CA.SignClient(user, []string{node.Group})
 		if err != nil {
 			return nil, fmt.Errorf("sign %s certificate: %w", user, err)
 		}

@@ -9,19 +9,26 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/controller/namespace"
 	"skiff.dev/skiff/internal/controller/serviceaccounttoken"
 )
 
-// componentConfig is a client config for an in-process component: its own
-// client certificate, signed in memory, reaching the API server over
-// loopback like any other client.
-//
-// Until RBAC lands the components are in system:masters; the security
-// issue gives each its own least-privilege role.
+// componentConfig is a client config for a privileged in-process
+// component (the RBAC wiring's system:apiserver, and the controller
+// manager until each controller has its own client): a client
+// certificate in system:masters.
 func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
-	certPEM, keyPEM, err := p.CA.SignClient(user, []string{"system:masters"})
+	return identityConfig(p, user, authn.GroupMasters)
+}
+
+// identityConfig is a client config for an in-process component: its own
+// client certificate for user in groups, signed in memory, reaching the
+// API server over loopback like any other client, with only the rights
+// RBAC grants that identity.
+func identityConfig(p *pki.ServerPKI, user string, groups ...string) (*rest.Config, error) {
+	certPEM, keyPEM, err := p.CA.SignClient(user, groups)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s certificate: %w", user, err)
 	}

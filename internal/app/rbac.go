@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -12,6 +13,7 @@ import (
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
+	"skiff.dev/skiff/internal/auth/node"
 	"skiff.dev/skiff/internal/auth/rbac"
 	"skiff.dev/skiff/internal/auth/rbac/aggregation"
 	"skiff.dev/skiff/internal/auth/rbac/bootstrap"
@@ -20,8 +22,9 @@ import (
 )
 
 // rbacWiring is RBAC authorization for the API server:
-// authorization = Union{Superusers(system:masters), RBAC}, RBAC reading
-// roles and bindings from the server's own watch cache; the access review
+// authorization = Union{Superusers(system:masters), Node, RBAC} (upstream's
+// --authorization-mode=Node,RBAC), RBAC reading roles and bindings and the
+// Node authorizer pods and claims from the server's own watch cache; the access review
 // APIs; escalation checks on RBAC writes; impersonation; and, at start,
 // the bootstrap policy and the clusterrole-aggregation controller.
 //
@@ -31,17 +34,24 @@ import (
 // srv.Start.
 type rbacWiring struct {
 	source     *cachePolicy
+	nodes      *cacheNodeObjects
 	authorizer authz.Authorizer
 	resolver   rbac.Resolver
 }
 
 func newRBACWiring() *rbacWiring {
 	src := &cachePolicy{}
-	res := rbac.Resolver{Source: newIndexedPolicy(src)}
+	res := rbac.Resolver{Source: src}
+	nodes := &cacheNodeObjects{}
 	return &rbacWiring{
-		source:     src,
-		resolver:   res,
-		authorizer: authz.Union{authz.Superusers{Group: authn.GroupMasters}, rbac.Authorizer{Resolver: res}},
+		source:   src,
+		nodes:    nodes,
+		resolver: res,
+		authorizer: authz.Union{
+			authz.Superusers{Group: authn.GroupMasters},
+			node.Authorizer{Objects: nodes, Rules: bootstrap.NodeRules()},
+			rbac.Authorizer{Resolver: res},
+		},
 	}
 }
 
@@ -66,6 +76,9 @@ func (w *rbacWiring) resources(base []registry.Resource) []registry.Resource {
 // system:masters).
 func (w *rbacWiring) start(ctx context.Context, srv *apiserver.Server, admin *rest.Config) error {
 	if err := w.source.bind(srv); err != nil {
+		return err
+	}
+	if err := w.nodes.bind(srv); err != nil {
 		return err
 	}
 	cs, err := kubernetes.NewForConfig(admin)
@@ -152,6 +165,54 @@ func (p *cachePolicy) Role(namespace, name string) (*rbacv1.Role, bool) {
 	o, ok := c.roles.Get(namespace, name)
 	r, isRole := o.(*rbacv1.Role)
 	return r, ok && isRole
+}
+
+// cacheNodeObjects is node.Objects over the API server's watch cache;
+// empty until bound.
+type cacheNodeObjects struct {
+	c atomic.Pointer[nodeCaches]
+}
+
+type nodeCaches struct{ pods, claims apiserver.CachedObjects }
+
+var _ node.Objects = (*cacheNodeObjects)(nil)
+
+func (o *cacheNodeObjects) bind(srv *apiserver.Server) error {
+	pods, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("pods"))
+	if err != nil {
+		return err
+	}
+	claims, err := srv.Cached(corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims"))
+	if err != nil {
+		return err
+	}
+	o.c.Store(&nodeCaches{pods: pods, claims: claims})
+	return nil
+}
+
+func (o *cacheNodeObjects) Pods(namespace string) []*corev1.Pod {
+	c := o.c.Load()
+	if c == nil {
+		return nil
+	}
+	items := c.pods.List(namespace)
+	out := make([]*corev1.Pod, 0, len(items))
+	for _, it := range items {
+		if p, ok := it.(*corev1.Pod); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (o *cacheNodeObjects) PersistentVolumeClaim(namespace, name string) (*corev1.PersistentVolumeClaim, bool) {
+	c := o.c.Load()
+	if c == nil {
+		return nil, false
+	}
+	it, ok := c.claims.Get(namespace, name)
+	pvc, isClaim := it.(*corev1.PersistentVolumeClaim)
+	return pvc, ok && isClaim
 }
 
 // guarded adds the escalation checks (apiserver.WriteAdmitter) to an RBAC

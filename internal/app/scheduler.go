@@ -18,7 +18,9 @@ import (
 // kube-system/kube-scheduler Lease. It returns at once; the scheduler
 // stops when ctx ends.
 func runScheduler(ctx context.Context, p *pki.ServerPKI) error {
-	cfg, err := componentConfig(p, "system:kube-scheduler")
+	// Upstream's identity, bound to the system:kube-scheduler and
+	// system:volume-scheduler roles.
+	cfg, err := identityConfig(p, "system:kube-scheduler")
 	if err != nil {
 		return err
 	}

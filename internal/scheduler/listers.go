@@ -70,8 +70,8 @@ func (n namespaceLabels) NamespaceLabels(ns string) labels.Set {
 
 // priorityResolver gives a pod's priority: spec.priority when the API set
 // it, else its PriorityClass's value, else the global default class's,
-// else zero. (Skiff's API server has no Priority admission plug-in yet,
-// so the scheduler resolves classes itself.)
+// else zero. The Priority admission plug-in sets spec.priority; classes
+// are resolved only with Options.ResolvePriorityClasses.
 type priorityResolver struct {
 	classes schedulinglisters.PriorityClassLister
 }

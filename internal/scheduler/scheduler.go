@@ -44,6 +44,12 @@ type Options struct {
 	APIConcurrency int
 	Log            *slog.Logger
 	Clock          clock.Clock
+	// ResolvePriorityClasses gives pods without spec.priority their
+	// PriorityClass's value, for API servers without the Priority
+	// admission plug-in (tests on a bare API server). Off, as upstream,
+	// the scheduler needs no read access to PriorityClasses, which the
+	// system:kube-scheduler role does not grant.
+	ResolvePriorityClasses bool
 }
 
 // Scheduler assigns pending pods to nodes: informers feed the cache and
@@ -89,7 +95,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		log:      opts.Log,
 		cache:    newCache(),
 		queue:    newSchedulingQueue(opts.Clock),
-		prio:     priorityResolver{classes: factory.Scheduling().V1().PriorityClasses().Lister()},
 		pods:     core.Pods().Lister(),
 		pdbs:     factory.Policy().V1().PodDisruptionBudgets().Lister(),
 		apiSlots: make(chan struct{}, opts.APIConcurrency),
@@ -102,11 +107,15 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	if opts.Parallelism > 0 {
 		s.fw.Parallelism = opts.Parallelism
 	}
-	for _, inf := range []toolscache.SharedIndexInformer{
+	informers := []toolscache.SharedIndexInformer{
 		core.Services().Informer(), core.ReplicationControllers().Informer(), apps.ReplicaSets().Informer(),
-		apps.StatefulSets().Informer(), core.Namespaces().Informer(),
-		factory.Scheduling().V1().PriorityClasses().Informer(), factory.Policy().V1().PodDisruptionBudgets().Informer(),
-	} {
+		apps.StatefulSets().Informer(), core.Namespaces().Informer(), factory.Policy().V1().PodDisruptionBudgets().Informer(),
+	}
+	if opts.ResolvePriorityClasses {
+		s.prio.classes = factory.Scheduling().V1().PriorityClasses().Lister()
+		informers = append(informers, factory.Scheduling().V1().PriorityClasses().Informer())
+	}
+	for _, inf := range informers {
 		s.synced = append(s.synced, inf.HasSynced)
 	}
 	podInf, nodeInf := core.Pods().Informer(), core.Nodes().Informer()

@@ -23,7 +23,8 @@ func startScheduler(t testing.TB, client kubernetes.Interface) *Scheduler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(client, 0)
-	s := New(client, factory, Options{})
+	// The bare API server has no Priority admission plug-in.
+	s := New(client, factory, Options{ResolvePriorityClasses: true})
 	factory.Start(ctx.Done())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()

@@ -68,7 +68,7 @@ func Ensure(ctx context.Context, cs kubernetes.Interface) error {
 			continue
 		}
 		next := cur.DeepCopy()
-		next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+		next.Subjects = withoutRevoked(want.Name, mergeSubjects(cur.Subjects, want.Subjects))
 		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
 		if !reflect.DeepEqual(next, cur) {
 			if _, err := api.ClusterRoleBindings().Update(ctx, next, metav1.UpdateOptions{}); err != nil {
@@ -126,6 +126,30 @@ func mergeMeta(dst, src *metav1.ObjectMeta) {
 			dst.Annotations[k] = v
 		}
 	}
+}
+
+// revoked are subjects earlier Skiff releases bound and this one must
+// take away, by binding: system:node went to group system:nodes until the
+// Node authorizer scoped what nodes may read.
+var revoked = map[string][]rbacv1.Subject{
+	"system:node": {group("system:nodes")},
+}
+
+func withoutRevoked(binding string, subjects []rbacv1.Subject) []rbacv1.Subject {
+	drop := revoked[binding]
+	out := subjects[:0:0] // nil stays nil, as DeepEqual with cur needs
+	for _, s := range subjects {
+		keep := true
+		for _, d := range drop {
+			if s.Kind == d.Kind && s.Name == d.Name && s.Namespace == d.Namespace {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func mergeSubjects(have, want []rbacv1.Subject) []rbacv1.Subject {

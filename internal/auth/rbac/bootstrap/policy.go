@@ -211,6 +211,18 @@ func ClusterRoles() []rbacv1.ClusterRole {
 	return append(roles, controllerRoles()...)
 }
 
+// NodeRules are the rules of the system:node role: what the Node
+// authorizer allows every node beyond the objects it scopes to the node's
+// pods (upstream's bootstrappolicy.NodeRules).
+func NodeRules() []rbacv1.PolicyRule {
+	for _, c := range ClusterRoles() {
+		if c.Name == "system:node" {
+			return c.Rules
+		}
+	}
+	panic("bootstrap: no system:node role")
+}
+
 func binding(name, role string, subjects ...rbacv1.Subject) rbacv1.ClusterRoleBinding {
 	return rbacv1.ClusterRoleBinding{
 		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
@@ -244,10 +256,10 @@ func ClusterRoleBindings() []rbacv1.ClusterRoleBinding {
 		binding("system:kube-dns", "system:kube-dns", serviceAccount("kube-system", "kube-dns")),
 		binding("system:kube-scheduler", "system:kube-scheduler", user("system:kube-scheduler")),
 		binding("system:monitoring", "system:monitoring", group("system:monitoring")),
-		// Upstream binds system:node to nobody: its Node authorizer
-		// authorizes nodes. Until Skiff has one, the role goes to every
-		// node (a known gap: a node can read any secret).
-		binding("system:node", "system:node", group("system:nodes")),
+		// Upstream binds system:node to nobody: the Node authorizer
+		// (internal/auth/node) applies NodeRules to nodes itself, and
+		// scopes secrets, configmaps, volumes and tokens to their pods.
+		binding("system:node", "system:node"),
 		// TLS bootstrapping, as kubeadm sets it up: bootstrap tokens may
 		// ask for a node client certificate and have it approved at once;
 		// nodes may renew their own.

@@ -113,6 +113,10 @@ func TestPolicyDecisions(t *testing.T) {
 		{"scheduler no secrets", res(u("system:kube-scheduler"), "get", "", "secrets", "", "ns"), false},
 		{"controller-manager watches everything", res(u("system:kube-controller-manager"), "watch", "apps", "deployments", "", ""), true},
 		{"deployment controller", res(u("system:serviceaccount:kube-system:deployment-controller", "system:serviceaccounts"), "create", "apps", "replicasets", "", "ns"), true},
+		// The Node authorizer, not RBAC, grants nodes their rights.
+		{"RBAC gives nodes no secrets", res(u("system:node:n1", "system:nodes"), "get", "", "secrets", "", "ns"), false},
+		{"RBAC gives nodes no pods", res(u("system:node:n1", "system:nodes"), "list", "", "pods", "", ""), false},
+		{"nodes renew their own certificates", res(u("system:node:n1", "system:nodes"), "create", "certificates.k8s.io", "certificatesigningrequests", "selfnodeclient", ""), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,5 +128,20 @@ func TestPolicyDecisions(t *testing.T) {
 				t.Errorf("allowed = %v, want %v", d == authz.Allow, tt.want)
 			}
 		})
+	}
+}
+
+func TestRevokedSubjects(t *testing.T) {
+	nodes := group("system:nodes")
+	alice := user("alice")
+	got := withoutRevoked("system:node", []rbacv1.Subject{nodes, alice})
+	if len(got) != 1 || got[0] != alice {
+		t.Errorf("system:node keeps %v, want only alice", got)
+	}
+	if got := withoutRevoked("other", []rbacv1.Subject{nodes}); len(got) != 1 {
+		t.Errorf("other binding lost its subjects: %v", got)
+	}
+	if got := withoutRevoked("system:node", nil); got != nil {
+		t.Errorf("nil subjects became %#v", got)
 	}
 }
