@@ -33,6 +33,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage/bolt"
 )
@@ -88,6 +89,25 @@ type server struct {
 // watch caches.
 func start(t *testing.T) *server {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// servedDefaults applies the served resources' defaults, as skiff
+// server's wiring gives the mutating plug-in.
+func servedDefaults() webhook.Defaulter {
+	strategies := map[schema.GroupVersionResource]registry.Strategy{}
+	for _, r := range builtin.Resources() {
+		strategies[r.GroupVersionResource()] = r.Strategy
+	}
+	return func(gvr schema.GroupVersionResource, obj runtime.Object) {
+		if s := strategies[gvr]; s != nil {
+			s.Default(obj)
+		}
+	}
+}
+
+func startWith(t *testing.T, defaults webhook.Defaulter) *server {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
@@ -114,7 +134,7 @@ func start(t *testing.T) *server {
 		}
 	}
 	chain := admission.NewChain(
-		webhook.NewMutating(src("mutatingwebhookconfigurations"), nil),
+		webhook.NewMutating(src("mutatingwebhookconfigurations"), defaults),
 		webhook.NewValidating(src("validatingwebhookconfigurations")),
 	)
 	s.srv, err = apiserver.New(apiserver.Config{
@@ -261,6 +281,15 @@ func startHookAt(t *testing.T, addr string, hosts []string) *hookServer {
 			pt := admissionv1.PatchTypeJSONPatch
 			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt,
 				Patch: []byte(`[{"op":"add","path":"/data/b","value":"1"}]`)})
+		}
+	})
+	// /sidecar adds a container to a pod, only with name and image, as
+	// sidecar injectors do.
+	mux.HandleFunc("/sidecar", func(w http.ResponseWriter, r *http.Request) {
+		if req := decode(w, r); req != nil {
+			pt := admissionv1.PatchTypeJSONPatch
+			respond(w, req, &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt,
+				Patch: []byte(`[{"op":"add","path":"/spec/containers/-","value":{"name":"sidecar","image":"busybox:1.36"}}]`)})
 		}
 	})
 	// /validate refuses ConfigMaps named "forbidden", warns otherwise.
@@ -582,5 +611,47 @@ func TestReinvocation(t *testing.T) {
 		if got.Data["a-saw-b"] != want || got.Data["b"] != "1" {
 			t.Errorf("%s: data = %v, want a-saw-b=%s", ns, got.Data, want)
 		}
+	}
+}
+
+// TestPatchedObjectDefaulted: a sidecar added by a mutating webhook with
+// only a name and an image gets the container defaults (as upstream
+// decodes the patched object with defaulting), so the pod validates.
+func TestPatchedObjectDefaulted(t *testing.T) {
+	s := startWith(t, servedDefaults())
+	hook := startHook(t)
+	ctx := context.Background()
+	if _, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Labels: map[string]string{"webhook": "mesh"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCached(t, corev1.SchemeGroupVersion.WithResource("namespaces"), "", "mesh")
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "sidecar"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "sidecar.example.com", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptrTo(hook.url + "/sidecar"), CABundle: hook.caBundle},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+			NamespaceSelector: inNamespace("mesh"),
+			SideEffects:       ptrTo(admissionregistrationv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	if _, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCached(t, admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations"), "", "sidecar")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.27"}}}}
+	got, err := s.cs.CoreV1().Pods("mesh").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Spec.Containers) != 2 {
+		t.Fatalf("containers = %v", got.Spec.Containers)
+	}
+	sc := got.Spec.Containers[1]
+	if sc.Name != "sidecar" || sc.TerminationMessagePath != corev1.TerminationMessagePathDefault ||
+		sc.TerminationMessagePolicy != corev1.TerminationMessageReadFile || sc.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Fatalf("sidecar not defaulted: %+v", sc)
 	}
 }
