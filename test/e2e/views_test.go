@@ -307,8 +307,14 @@ func TestKubectlClusterViews(t *testing.T) {
 	t.Run("api-resources", func(t *testing.T) {
 		clusterScoped := strings.Fields(s.mustKubectl("", "api-resources", "--namespaced=false", "-o", "name"))
 		want := []string{"namespaces", "nodes", "persistentvolumes",
-			"selfsubjectreviews.authentication.k8s.io", "selfsubjectaccessreviews.authorization.k8s.io",
+			"mutatingwebhookconfigurations.admissionregistration.k8s.io",
+			"validatingadmissionpolicies.admissionregistration.k8s.io",
+			"validatingadmissionpolicybindings.admissionregistration.k8s.io",
+			"validatingwebhookconfigurations.admissionregistration.k8s.io",
+			"selfsubjectreviews.authentication.k8s.io", "tokenreviews.authentication.k8s.io",
+			"selfsubjectaccessreviews.authorization.k8s.io",
 			"selfsubjectrulesreviews.authorization.k8s.io", "subjectaccessreviews.authorization.k8s.io",
+			"certificatesigningrequests.certificates.k8s.io",
 			"ingressclasses.networking.k8s.io",
 			"clusterrolebindings.rbac.authorization.k8s.io", "clusterroles.rbac.authorization.k8s.io",
 			"priorityclasses.scheduling.k8s.io", "storageclasses.storage.k8s.io"}
