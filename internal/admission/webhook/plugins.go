@@ -37,7 +37,7 @@ var (
 // NewMutating returns the mutating plug-in; src.Configurations holds
 // MutatingWebhookConfigurations. defaults may be nil.
 func NewMutating(src Sources, defaults Defaulter) *Mutating {
-	return &Mutating{dispatcher: dispatcher{src: src, client: newClient(src.Services, src.EndpointSlices)}, defaults: defaults}
+	return &Mutating{dispatcher: dispatcher{src: src, client: newClient(src.Services, src.EndpointSlices), mutating: true}, defaults: defaults}
 }
 
 // NewValidating returns the validating plug-in; src.Configurations holds
@@ -67,10 +67,11 @@ func (d *dispatcher) call(ctx context.Context, h *hook, a *admission.Attributes)
 	if h.selectorErr != nil {
 		return nil, &errCalling{h.name, h.selectorErr}
 	}
-	if !hasV1(h.reviewVersions) {
-		return nil, &errCalling{h.name, fmt.Errorf("webhook does not accept v1 AdmissionReview (admissionReviewVersions %v)", h.reviewVersions)}
+	version, err := reviewVersion(h.reviewVersions)
+	if err != nil {
+		return nil, &errCalling{h.name, err}
 	}
-	review, err := newReview(a)
+	review, err := newReview(a, version)
 	if err != nil {
 		return nil, &errCalling{h.name, err}
 	}
@@ -78,7 +79,7 @@ func (d *dispatcher) call(ctx context.Context, h *hook, a *admission.Attributes)
 	if err != nil {
 		return nil, &errCalling{h.name, err}
 	}
-	resp, err := checkResponse(review, answer)
+	resp, err := checkResponse(review, answer, version, d.mutating)
 	if err != nil {
 		return nil, &errCalling{h.name, err}
 	}

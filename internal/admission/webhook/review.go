@@ -21,11 +21,23 @@ import (
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
 
+// reviewVersion is the first AdmissionReview version the webhook accepts
+// that we send. v1beta1's JSON is v1's with another apiVersion, so both
+// are built from the v1 types.
+func reviewVersion(versions []string) (string, error) {
+	for _, v := range versions {
+		if v == "v1" || v == "v1beta1" {
+			return v, nil
+		}
+	}
+	return "", errors.New("webhook does not accept known AdmissionReview versions (v1, v1beta1)")
+}
+
 // newReview is the AdmissionReview v1 request upstream sends for a: the
 // objects in JSON with their apiVersion and kind, and the request's
 // options (CreateOptions, UpdateOptions, DeleteOptions or the connect
 // options).
-func newReview(a *admission.Attributes) (*admissionv1.AdmissionReview, error) {
+func newReview(a *admission.Attributes, version string) (*admissionv1.AdmissionReview, error) {
 	kind := metav1.GroupVersionKind(a.Kind)
 	resource := metav1.GroupVersionResource(a.Resource)
 	dryRun := a.DryRun
@@ -62,7 +74,10 @@ func newReview(a *admission.Attributes) (*admissionv1.AdmissionReview, error) {
 		return nil, err
 	}
 	r := &admissionv1.AdmissionReview{Request: req}
-	r.SetGroupVersionKind(reviewGVK)
+	r.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
+	if version == "v1beta1" {
+		r.APIVersion = "admission.k8s.io/v1beta1"
+	}
 	return r, nil
 }
 
@@ -115,19 +130,45 @@ func rawOptions(a *admission.Attributes) (runtime.RawExtension, error) {
 	return rawObject(opts, gvk)
 }
 
-// checkResponse validates a webhook's answer to req, as upstream: an
-// AdmissionReview v1 with a response for this request's uid.
-func checkResponse(req *admissionv1.AdmissionReview, resp *admissionv1.AdmissionReview) (*admissionv1.AdmissionResponse, error) {
+// checkResponse validates a webhook's answer to req, as upstream's
+// VerifyAdmissionResponse: for v1 a response for this request's uid, of
+// kind admission.k8s.io/v1 AdmissionReview, with a patch and its type
+// together and only from a mutating webhook; v1beta1 answers were never
+// checked, and their patches are JSONPatch.
+func checkResponse(req *admissionv1.AdmissionReview, resp *admissionv1.AdmissionReview, version string, mutating bool) (*admissionv1.AdmissionResponse, error) {
+	r := resp.Response
+	if r == nil {
+		return nil, errors.New("received invalid webhook response: webhook response was absent")
+	}
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("received invalid webhook response: "+format, args...)
+	}
+	if version == "v1beta1" {
+		if !mutating || len(r.Patch) == 0 {
+			r.Patch, r.PatchType = nil, nil
+		} else {
+			pt := admissionv1.PatchTypeJSONPatch
+			r.PatchType = &pt
+		}
+		return r, nil
+	}
+	if r.UID != req.Request.UID {
+		return nil, invalid("expected response.uid=%q, got %q", req.Request.UID, r.UID)
+	}
 	if gvk := resp.GroupVersionKind(); gvk != reviewGVK {
-		return nil, fmt.Errorf("received invalid webhook response: expected webhook response of %s, got %s", reviewGVK, gvk)
+		return nil, invalid("expected webhook response of %v, got %v", reviewGVK.String(), gvk.String())
 	}
-	if resp.Response == nil {
-		return nil, errors.New("webhook response was absent")
+	switch {
+	case mutating && len(r.Patch) > 0 && r.PatchType == nil:
+		return nil, invalid("webhook returned response.patch but not response.patchType")
+	case mutating && len(r.Patch) == 0 && r.PatchType != nil:
+		return nil, invalid("webhook returned response.patchType but not response.patch")
+	case !mutating && len(r.Patch) > 0:
+		return nil, invalid("validating webhook may not return response.patch")
+	case !mutating && r.PatchType != nil:
+		return nil, invalid("validating webhook may not return response.patchType")
 	}
-	if resp.Response.UID != req.Request.UID {
-		return nil, fmt.Errorf("received invalid webhook response: expected response.uid=%q, got %q", req.Request.UID, resp.Response.UID)
-	}
-	return resp.Response, nil
+	return r, nil
 }
 
 // denied is upstream's ToStatusErr: the webhook's status, code 403 if it
@@ -187,13 +228,4 @@ func dryRunUnsupported(hookName string) error {
 
 func noSideEffectsOnDryRun(se admissionregistrationv1.SideEffectClass) bool {
 	return se == admissionregistrationv1.SideEffectClassNone || se == admissionregistrationv1.SideEffectClassNoneOnDryRun
-}
-
-func hasV1(versions []string) bool {
-	for _, v := range versions {
-		if v == "v1" {
-			return true
-		}
-	}
-	return false
 }

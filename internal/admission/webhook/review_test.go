@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +24,7 @@ func TestReviewShape(t *testing.T) {
 		OldObject: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{"v": "1"}}},
 		User:      &authn.User{Name: "alice", UID: "u-1", Groups: []string{"devs", "system:authenticated"}, Extra: map[string][]string{"scopes": {"a"}}},
 	}
-	r, err := newReview(a)
+	r, err := newReview(a, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,5 +113,59 @@ func TestDenied(t *testing.T) {
 				t.Fatalf("err = %#v", err)
 			}
 		})
+	}
+}
+
+func TestCheckResponse(t *testing.T) {
+	jsonPatch := admissionv1.PatchTypeJSONPatch
+	req := &admissionv1.AdmissionReview{Request: &admissionv1.AdmissionRequest{UID: "123"}}
+	v1 := metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}
+	v1beta1 := metav1.TypeMeta{APIVersion: "admission.k8s.io/v1beta1", Kind: "AdmissionReview"}
+	patch := []byte(`[{"op":"add","path":"/a","value":"b"}]`)
+	cases := []struct {
+		name     string
+		resp     admissionv1.AdmissionReview
+		version  string
+		mutating bool
+		err      string
+	}{
+		{"v1 ok", admissionv1.AdmissionReview{TypeMeta: v1, Response: &admissionv1.AdmissionResponse{UID: "123", Allowed: true}}, "v1", false, ""},
+		{"absent", admissionv1.AdmissionReview{TypeMeta: v1}, "v1", false, "received invalid webhook response: webhook response was absent"},
+		{"uid", admissionv1.AdmissionReview{TypeMeta: v1, Response: &admissionv1.AdmissionResponse{UID: "456"}}, "v1", false,
+			`received invalid webhook response: expected response.uid="123", got "456"`},
+		{"kind", admissionv1.AdmissionReview{TypeMeta: v1beta1, Response: &admissionv1.AdmissionResponse{UID: "123"}}, "v1", false,
+			"received invalid webhook response: expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got admission.k8s.io/v1beta1, Kind=AdmissionReview"},
+		{"patch without type", admissionv1.AdmissionReview{TypeMeta: v1, Response: &admissionv1.AdmissionResponse{UID: "123", Patch: patch}}, "v1", true,
+			"received invalid webhook response: webhook returned response.patch but not response.patchType"},
+		{"patch from validating", admissionv1.AdmissionReview{TypeMeta: v1, Response: &admissionv1.AdmissionResponse{UID: "123", Patch: patch, PatchType: &jsonPatch}}, "v1", false,
+			"received invalid webhook response: validating webhook may not return response.patch"},
+		{"v1beta1 unchecked", admissionv1.AdmissionReview{Response: &admissionv1.AdmissionResponse{UID: "other", Allowed: true, Patch: patch}}, "v1beta1", true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := checkResponse(req, &tc.resp, tc.version, tc.mutating)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.version == "v1beta1" && (r.PatchType == nil || *r.PatchType != jsonPatch) {
+				t.Fatalf("v1beta1 patch type = %v", r.PatchType)
+			}
+		})
+	}
+	if v, err := reviewVersion([]string{"v2", "v1beta1", "v1"}); v != "v1beta1" || err != nil {
+		t.Errorf("reviewVersion = %q, %v", v, err)
+	}
+	if _, err := reviewVersion([]string{"v2"}); err == nil || err.Error() != "webhook does not accept known AdmissionReview versions (v1, v1beta1)" {
+		t.Errorf("reviewVersion err = %v", err)
+	}
+	r, err := newReview(attrs(admission.Create, pods, "", "ns", "p"), "v1beta1")
+	if err != nil || r.APIVersion != "admission.k8s.io/v1beta1" || r.Kind != "AdmissionReview" {
+		t.Errorf("v1beta1 review = %v, %v", r.TypeMeta, err)
 	}
 }

@@ -183,9 +183,10 @@ func errorName(a *admission.Attributes) string {
 
 // dispatcher holds what both plug-ins share.
 type dispatcher struct {
-	src    Sources
-	client *client
-	conds  conditions
+	src      Sources
+	client   *client
+	conds    conditions
+	mutating bool
 }
 
 // matching returns the hooks that apply to a, in order.
