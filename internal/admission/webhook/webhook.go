@@ -7,10 +7,12 @@
 // watch cache, in name order) are matched against the request: rules by
 // operation, group, version, resource/subresource and scope, the
 // namespaceSelector on the namespace's labels, the objectSelector on the
-// new and old object's labels. Each matching webhook is sent an
-// AdmissionReview v1 (JSON over HTTPS, trusting its caBundle or the system
-// roots) and answers allowed or denied, with warnings, audit annotations
-// and, for mutating webhooks, a JSONPatch applied to the object.
+// new and old object's labels, then the matchConditions (CEL). Each
+// matching webhook is sent an AdmissionReview (v1, or v1beta1 to a webhook
+// that accepts only that; JSON over HTTPS, trusting its caBundle or the
+// system roots) and answers allowed or denied, with warnings, audit
+// annotations and, for mutating webhooks, a JSONPatch applied to the
+// object (which is then defaulted again, as upstream decodes it).
 // Mutating webhooks run one after the other; validating ones in parallel.
 //
 // A webhook that cannot be called (connection refused, timeout, a bad
