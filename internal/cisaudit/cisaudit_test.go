@@ -51,6 +51,7 @@ func defaultFiles() map[string]FileStat {
 		dataDir + "/kubeconfig": f(0o600), dataDir + "/server-config.json": f(0o600),
 		dataDir + "/tls": d(0o700), dataDir + "/tls/ca.crt": f(0o644), dataDir + "/tls/ca.key": f(0o600),
 		dataDir + "/tls/serving.crt": f(0o644), dataDir + "/tls/serving.key": f(0o600),
+		dataDir + "/agent/cni/net.d/10-skiff.conflist": f(0o600),
 	}
 }
 
@@ -143,6 +144,8 @@ func TestFileChecks(t *testing.T) {
 		{"store directory 755", "/db", &FileStat{Mode: fs.ModeDir | 0o755, IsDir: true, Owner: "root", Group: "root"}, "1.1.11", Fail},
 		{"server config 644", "/server-config.json", &FileStat{Mode: 0o644, Owner: "root", Group: "root"}, "1.1.1", Fail},
 		{"no server config", "/server-config.json", nil, "1.1.1", Warn},
+		{"CNI directory 700, file 600 (manual)", "/agent/cni/net.d", &FileStat{Mode: fs.ModeDir | 0o700, IsDir: true, Owner: "root", Group: "root"}, "1.1.9", Pass},
+		{"CNI directory owned by a user", "/agent/cni/net.d", &FileStat{Mode: fs.ModeDir | 0o700, IsDir: true, Owner: "alice", Group: "root"}, "1.1.10", Warn},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

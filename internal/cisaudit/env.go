@@ -131,6 +131,10 @@ func (e *Env) filesCheck(dir, pattern string, maxPerm fs.FileMode, owner string)
 		if p != dir && !strings.HasPrefix(p, dir+string(filepath.Separator)) {
 			continue
 		}
+		if st := e.Files[p]; st.IsDir && maxPerm != 0 {
+			// Directories need their search bit; the limits are for files.
+			continue
+		}
 		if pattern != "" {
 			if m, _ := filepath.Match(pattern, filepath.Base(p)); !m {
 				continue
