@@ -2,21 +2,26 @@ package cisaudit
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	agentserver "skiff.dev/skiff/internal/agent/server"
 	"skiff.dev/skiff/internal/storage/encryption"
 )
 
@@ -417,4 +422,43 @@ func clusterAdminBinding(name, subject string) rbacv1.ClusterRoleBinding {
 	return rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
 		Subjects: []rbacv1.Subject{{Kind: kind, Name: subject}}}
+}
+
+// probeNode against the agent's real TLS settings, and against an agent
+// that would serve anyone.
+func TestProbeNode(t *testing.T) {
+	mtls := agentserver.TLSConfig(tls.Certificate{}, x509.NewCertPool())
+	mtls.Certificates = nil // httptest's own
+	cases := []struct {
+		name    string
+		cfg     *tls.Config
+		refused bool
+	}{
+		{"agent TLS: client certificate required", mtls, true},
+		{"no client authentication", &tls.Config{MinVersion: tls.VersionTLS12}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			srv.TLS = tc.cfg
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.StartTLS()
+			defer srv.Close()
+			addr := srv.Listener.Addr().(*net.TCPAddr)
+			node := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+				Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: addr.IP.String()}},
+				DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(addr.Port)}},
+			}}
+			got := probeNode(context.Background(), node, 2*time.Second)
+			if got.AnonymousRefused != tc.refused || !got.ServingCertificate || got.Unreachable != "" {
+				t.Errorf("probe = %+v, want refused=%v with a serving certificate", got, tc.refused)
+			}
+			env := defaultEnv()
+			env.Probes.Nodes = []NodeProbe{got}
+			want := map[bool]Status{true: Pass, false: Fail}[tc.refused]
+			if f := findings(t, env, "4.2.1")["4.2.1"]; f.Status != want {
+				t.Errorf("4.2.1 = %s (%s), want %s", f.Status, f.Evidence, want)
+			}
+		})
+	}
 }
