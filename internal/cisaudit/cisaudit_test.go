@@ -274,6 +274,7 @@ func TestProbeResults(t *testing.T) {
 		{"no nodes", Probes{}, "4.2.1", Pass},
 		{"agent refuses anonymous", Probes{Nodes: []NodeProbe{{Node: "n", Address: "10.0.0.2:10250", AnonymousRefused: true, AnonymousAnswer: "401 Unauthorized"}}}, "4.2.1", Pass},
 		{"agent serves anonymous", Probes{Nodes: []NodeProbe{{Node: "n", Address: "10.0.0.2:10250", AnonymousAnswer: "200 OK"}}}, "4.2.1", Fail},
+		{"agent unreachable", Probes{Nodes: []NodeProbe{{Node: "n", Unreachable: "connection refused"}}}, "4.2.1", Warn},
 		{"read-only port open (manual)", Probes{Nodes: []NodeProbe{{Node: "n", Address: "10.0.0.2:10250", AnonymousRefused: true, ReadOnlyPortOpen: true}}}, "4.2.4", Warn},
 	}
 	for _, tc := range cases {

@@ -42,18 +42,22 @@ func nodesProbed(check func(NodeProbe) (bool, string)) func(*Env) Result {
 			return notApplicable("no nodes are registered")
 		}
 		var lines []string
-		good := true
+		good, probed := true, 0
 		for _, n := range e.Probes.Nodes {
 			if n.Unreachable != "" {
 				lines = append(lines, fmt.Sprintf("node %s: not reachable from here (%s)", n.Node, n.Unreachable))
 				continue
 			}
+			probed++
 			ok, ev := check(n)
 			good = good && ok
 			lines = append(lines, fmt.Sprintf("node %s (%s): %s", n.Node, n.Address, ev))
 		}
-		if !good {
+		switch {
+		case !good:
 			return fail("%s", strings.Join(lines, "\n"))
+		case probed == 0:
+			return warn("cannot check: %s", strings.Join(lines, "\n"))
 		}
 		return pass("%s", strings.Join(lines, "\n"))
 	}
