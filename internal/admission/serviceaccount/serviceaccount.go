@@ -62,9 +62,9 @@ const (
 	mirrorPodAnnotation = "kubernetes.io/config.mirror"
 )
 
-// Accounts looks service accounts up. Get returns an error for which
-// apierrors.IsNotFound is true when the account does not exist. Safe for
-// concurrent use.
+// Accounts looks service accounts up. ServiceAccount returns an error
+// for which apierrors.IsNotFound is true when the account does not exist.
+// Safe for concurrent use.
 type Accounts interface {
 	ServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
 }
