@@ -27,6 +27,7 @@ import (
 	"skiff.dev/skiff/internal/admission/eventratelimit"
 	"skiff.dev/skiff/internal/admission/limitranger"
 	"skiff.dev/skiff/internal/admission/namespacelifecycle"
+	"skiff.dev/skiff/internal/admission/noderestriction"
 	"skiff.dev/skiff/internal/admission/podsecurity"
 	"skiff.dev/skiff/internal/admission/policy"
 	"skiff.dev/skiff/internal/admission/priority"
@@ -63,6 +64,7 @@ var AdmissionPlugins = []string{
 	eventratelimit.Name,
 	limitranger.Name,
 	serviceaccount.Name,
+	noderestriction.Name,
 	priority.Name,
 	defaulttolerationseconds.Name,
 	defaultstorageclass.Name,
@@ -108,6 +110,7 @@ type admissionCaches struct {
 	limitRanges, priorityClasses, storageClasses, quotas lazyObjects
 	quotaStore                                           clientQuotaStore
 	serviceAccounts                                      serviceAccountLookup
+	nodeRestriction                                      nodeRestrictionObjects
 
 	policies, policyBindings, policyNamespaces policy.LazyObjects
 	policyParams                               policy.ServedParams
@@ -127,6 +130,9 @@ func (c *admissionCaches) bind(srv *apiserver.Server) error {
 	}
 	c.podSecurity.Bind(namespaces, pods)
 	if err := c.serviceAccounts.bind(srv); err != nil {
+		return err
+	}
+	if err := c.nodeRestriction.bind(srv); err != nil {
 		return err
 	}
 	for gvr, dst := range map[schema.GroupVersionResource]*lazyObjects{
@@ -216,6 +222,7 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		eventratelimit.Name:           events,
 		limitranger.Name:              limitranger.Plugin{LimitRanges: &caches.limitRanges},
 		serviceaccount.Name:           serviceaccount.Plugin{Accounts: &caches.serviceAccounts},
+		noderestriction.Name:          noderestriction.Plugin{Objects: &caches.nodeRestriction},
 		priority.Name:                 priority.Plugin{Classes: &caches.priorityClasses},
 		defaulttolerationseconds.Name: defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
 		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
