@@ -10,6 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // TestNodeAuthorization: a node's certificate reads the secret of a pod
@@ -87,5 +94,80 @@ func TestNodeAuthorization(t *testing.T) {
 	}
 	if _, err := impostor.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("impostor list pods: got %v, want forbidden", err)
+	}
+}
+
+// TestNodeRestrictionThroughTheServer: with skiff server's authorizer and
+// admission chain, a node's certificate updates its own Node and its
+// pods' status, and NodeRestriction refuses the rest in upstream's words.
+func TestNodeRestrictionThroughTheServer(t *testing.T) {
+	w := newRBACWiring()
+	caches := &admissionCaches{}
+	chain, err := newAdmission(caches, AdmissionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testserver.StartWith(t, withRBAC(w), func(_ testing.TB, s *testserver.Setup) {
+		s.Config.Admission = chain
+		s.Bound = append(s.Bound, caches.bind)
+		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
+			return caches.start(ctx, admin)
+		})
+	})
+	ctx := context.Background()
+	adminCS := srv.Client
+	n1 := kubernetes.NewForConfigOrDie(srv.Config(t, "system:node:n1", "system:nodes"))
+
+	node := func(name string) *corev1.Node { return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}} }
+	if _, err := adminCS.CoreV1().Nodes().Create(ctx, node("n2"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.CoreV1().Nodes().Create(ctx, node("n1"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("n1 registers itself: %v", err)
+	}
+	forbidden := func(what string, err error, want string) {
+		t.Helper()
+		if !apierrors.IsForbidden(err) || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", what, err, want)
+		}
+	}
+	_, err = n1.CoreV1().Nodes().Create(ctx, node("n3"), metav1.CreateOptions{})
+	forbidden("create n3", err, `nodes "n3" is forbidden: node "n1" is not allowed to modify node "n3"`)
+	_, err = n1.CoreV1().Nodes().Patch(ctx, "n2", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`), metav1.PatchOptions{})
+	forbidden("label n2", err, `nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"`)
+	_, err = n1.CoreV1().Nodes().Patch(ctx, "n1", types.MergePatchType, []byte(`{"spec":{"taints":[]}}`), metav1.PatchOptions{})
+	if err != nil {
+		t.Errorf("no-op taint patch: %v", err)
+	}
+	_, err = n1.CoreV1().Nodes().Patch(ctx, "n1", types.MergePatchType, []byte(`{"spec":{"taints":[{"key":"k","effect":"NoSchedule"}]}}`), metav1.PatchOptions{})
+	forbidden("taint n1", err, `nodes "n1" is forbidden: node "n1" is not allowed to modify taints`)
+	_, err = n1.CoreV1().Nodes().Patch(ctx, "n1", types.MergePatchType, []byte(`{"metadata":{"labels":{"node-restriction.kubernetes.io/pool":"a"}}}`), metav1.PatchOptions{})
+	forbidden("restricted label", err, `nodes "n1" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/pool`)
+
+	// No service-account controller runs here.
+	if _, err := adminCS.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ name, node string }{{"mine", "n1"}, {"theirs", "n2"}} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.name}, Spec: corev1.PodSpec{
+			NodeName: p.node, AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		if _, err := adminCS.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := []byte(`{"status":{"message":"hello"}}`)
+	eventually(t, "n1 patches its pod's status", func() error {
+		_, err := n1.CoreV1().Pods("default").Patch(ctx, "mine", types.MergePatchType, status, metav1.PatchOptions{}, "status")
+		return err
+	})
+	_, err = n1.CoreV1().Pods("default").Patch(ctx, "theirs", types.MergePatchType, status, metav1.PatchOptions{}, "status")
+	forbidden("status of n2's pod", err, `pods "theirs" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to itself`)
+	err = n1.CoreV1().Pods("default").Delete(ctx, "theirs", metav1.DeleteOptions{})
+	forbidden("delete n2's pod", err, `pods "theirs" is forbidden: node "n1" can only delete pods with spec.nodeName set to itself`)
+	_, err = n1.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "new"}, Spec: corev1.PodSpec{
+		NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
+	forbidden("create a pod", err, `pods "new" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "n1" can only create mirror pods`)
+	if err := n1.CoreV1().Pods("default").Delete(ctx, "mine", metav1.DeleteOptions{}); err != nil {
+		t.Errorf("delete own pod: %v", err)
 	}
 }
