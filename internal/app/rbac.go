@@ -41,7 +41,7 @@ type rbacWiring struct {
 
 func newRBACWiring() *rbacWiring {
 	src := &cachePolicy{}
-	res := rbac.Resolver{Source: src}
+	res := rbac.Resolver{Source: newIndexedPolicy(src)}
 	nodes := &cacheNodeObjects{}
 	return &rbacWiring{
 		source:   src,
