@@ -35,6 +35,7 @@ import (
 	"skiff.dev/skiff/internal/admission/serviceaccount"
 	"skiff.dev/skiff/internal/admission/webhook"
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/registry/scheduling"
@@ -111,6 +112,10 @@ type admissionCaches struct {
 	quotaStore                                           clientQuotaStore
 	serviceAccounts                                      serviceAccountLookup
 	nodeRestriction                                      nodeRestrictionObjects
+	// authorizer answers ValidatingAdmissionPolicy's CEL authorizer
+	// checks (the server's RBAC and Node authorizers); nil: such checks
+	// fail to evaluate.
+	authorizer authz.Authorizer
 
 	policies, policyBindings, policyNamespaces policy.LazyObjects
 	policyParams                               policy.ServedParams
@@ -217,6 +222,9 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 	if err != nil {
 		return nil, err
 	}
+	vap := policy.New(&caches.policies, &caches.policyBindings, &caches.policyNamespaces, &caches.policyParams)
+	// CEL's authorizer library asks the API server's own authorizer.
+	vap.Authorizer = caches.authorizer
 	all := map[string]admission.Plugin{
 		namespacelifecycle.Name:       namespacelifecycle.Plugin{},
 		eventratelimit.Name:           events,
@@ -228,7 +236,7 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
 		podsecurity.PluginName:        podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
 		denyserviceexternalips.Name:   denyserviceexternalips.Plugin{},
-		policy.PluginName:             policy.New(&caches.policies, &caches.policyBindings, &caches.policyNamespaces, &caches.policyParams),
+		policy.PluginName:             vap,
 		resourcequota.Name:            resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
 		webhook.MutatingName:          webhook.NewMutating(caches.webhookSources(&caches.mutatingWebhooks), resourceDefaults(builtin.Resources())),
 		webhook.ValidatingName:        webhook.NewValidating(caches.webhookSources(&caches.validatingWebhooks)),

@@ -110,7 +110,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	}
 	defer auditLog.Close() // after the HTTP server's shutdown below: flushes the last events
 	rbacw := newRBACWiring()
-	admCaches := &admissionCaches{}
+	admCaches := &admissionCaches{authorizer: rbacw.authorizer}
 	adm, err := newAdmission(admCaches, opts.Admission)
 	if err != nil {
 		return err
