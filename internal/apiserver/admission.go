@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/auth/authn"
@@ -53,4 +54,20 @@ func (s *Server) admitValidate(ctx context.Context, a *admission.Attributes) err
 		return nil
 	}
 	return s.cfg.Admission.Validate(ctx, a)
+}
+
+// admitSubresourceCreate admits a create of a subresource whose body is a
+// kind of its own (serviceaccounts/token with a TokenRequest, pods/eviction
+// with an Eviction), as upstream: the object is the request's, the name
+// the parent's. Mutating plug-ins may change obj.
+func (s *Server) admitSubresourceCreate(ctx context.Context, res *resource, subresource, namespace, name string, obj runtime.Object, kind schema.GroupVersionKind, dryRun bool) error {
+	a := s.admissionFor(ctx, res, admission.Create, subresource, obj, nil, dryRun)
+	if a == nil {
+		return nil
+	}
+	a.Kind, a.Namespace, a.Name = kind, namespace, name
+	if err := s.admit(ctx, a); err != nil {
+		return err
+	}
+	return s.admitValidate(ctx, a)
 }

@@ -2,6 +2,9 @@ package apiserver
 
 import (
 	"net/http"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -31,6 +34,11 @@ func (s *Server) serveCreateSubresource(w http.ResponseWriter, r *http.Request, 
 	}
 	obj := sub.New()
 	if err := s.decodeInto(r, body, obj, sub.Kind); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dryRun := slices.Contains(r.URL.Query()["dryRun"], metav1.DryRunAll)
+	if err := s.admitSubresourceCreate(r.Context(), res, sub.Name, info.Namespace, info.Name, obj, sub.Kind, dryRun); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -207,12 +207,6 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 		return
 	}
 	ctx := r.Context()
-	obj, err := res.get(ctx, info.Namespace, info.Name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pod := obj.(*corev1.Pod)
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
@@ -221,6 +215,16 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	for _, v := range opts.DryRun {
 		dry = v == "All"
 	}
+	if err := s.admitSubresourceCreate(ctx, res, "eviction", info.Namespace, info.Name, ev, policyv1.SchemeGroupVersion.WithKind("Eviction"), dry); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := res.get(ctx, info.Namespace, info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pod := obj.(*corev1.Pod)
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	if !terminal && pod.DeletionTimestamp == nil {
 		pdb, err := s.checkDisruptionBudgets(pod)

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -107,7 +109,7 @@ func TestNodeRestrictionThroughTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := testserver.StartWith(t, withRBAC(w), func(_ testing.TB, s *testserver.Setup) {
+	srv := testserver.StartWith(t, withRBAC(w), withServiceAccounts, func(_ testing.TB, s *testserver.Setup) {
 		s.Config.Admission = chain
 		s.Bound = append(s.Bound, caches.bind)
 		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
@@ -167,6 +169,11 @@ func TestNodeRestrictionThroughTheServer(t *testing.T) {
 	_, err = n1.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "new"}, Spec: corev1.PodSpec{
 		NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
 	forbidden("create a pod", err, `pods "new" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "n1" can only create mirror pods`)
+	// Subresource creates with a body of their own kind are admitted too.
+	err = n1.PolicyV1().Evictions("default").Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "default"}})
+	forbidden("evict n2's pod", err, `pods "theirs" is forbidden: node n1 can only evict pods with spec.nodeName set to itself`)
+	_, err = n1.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	forbidden("unbound token", err, `serviceaccounts "default" is forbidden: node requested token not bound to a pod`)
 	if err := n1.CoreV1().Pods("default").Delete(ctx, "mine", metav1.DeleteOptions{}); err != nil {
 		t.Errorf("delete own pod: %v", err)
 	}

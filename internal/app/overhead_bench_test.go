@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/apiserver"
-	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/testserver"
 )
 
@@ -22,20 +21,14 @@ import (
 // service-account tokens next to client certificates, and the default
 // admission chain.
 func withSecurity() []testserver.Option {
-	return []testserver.Option{withRBAC(newRBACWiring()), func(t testing.TB, s *testserver.Setup) {
-		saw, err := newSAWiring(s.Dir, ServiceAccountOptions{}, APIServerEndpoint{IP: "127.0.0.1"}, 6443)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Config.Resources = saw.resources(s.Config.Resources)
-		s.Config.Authenticator = authn.Union{s.Config.Authenticator, saw.authenticator}
+	return []testserver.Option{withRBAC(newRBACWiring()), withServiceAccounts, func(t testing.TB, s *testserver.Setup) {
 		caches := &admissionCaches{}
 		adm, err := newAdmission(caches, AdmissionOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Config.Admission = adm
-		s.Bound = append(s.Bound, saw.bind, caches.bind)
+		s.Bound = append(s.Bound, caches.bind)
 		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
 			return caches.start(ctx, admin)
 		})

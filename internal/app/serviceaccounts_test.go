@@ -35,17 +35,22 @@ type saServer struct {
 // tokens wired as RunServer wires them.
 func startSAServer(t *testing.T) *saServer {
 	t.Helper()
-	srv := testserver.StartWith(t, withRBAC(newRBACWiring()), func(t testing.TB, s *testserver.Setup) {
-		saw, err := newSAWiring(s.Dir, ServiceAccountOptions{}, APIServerEndpoint{IP: "127.0.0.1"}, 6443)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Config.Resources = saw.resources(s.Config.Resources)
-		s.Config.Authenticator = authn.Union{s.Config.Authenticator, saw.authenticator}
-		s.Config.NonResourceHandlers = saw.discovery
-		s.Bound = append(s.Bound, saw.bind)
-	})
+	srv := testserver.StartWith(t, withRBAC(newRBACWiring()), withServiceAccounts)
 	return &saServer{url: srv.URL, ca: srv.CA, admin: srv.Client}
+}
+
+// withServiceAccounts wires service-account tokens into a test server as
+// RunServer does: the TokenRequest and TokenReview APIs, the token
+// authenticator next to client certificates, OIDC discovery.
+func withServiceAccounts(t testing.TB, s *testserver.Setup) {
+	saw, err := newSAWiring(s.Dir, ServiceAccountOptions{}, APIServerEndpoint{IP: "127.0.0.1"}, 6443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Config.Resources = saw.resources(s.Config.Resources)
+	s.Config.Authenticator = authn.Union{s.Config.Authenticator, saw.authenticator}
+	s.Config.NonResourceHandlers = saw.discovery
+	s.Bound = append(s.Bound, saw.bind)
 }
 
 func (s *saServer) tokenConfig(token string) *rest.Config {
