@@ -310,7 +310,7 @@ func (p *Plugin) params(a *admission.Attributes, pol *admissionregistrationv1.Va
 	}
 	out := make([]map[string]any, 0, len(found))
 	for _, o := range found {
-		u, err := toUnstructured(o, gvk)
+		u, err := celexpr.ToUnstructured(o, gvk)
 		if err != nil {
 			return nil, err
 		}
@@ -347,7 +347,7 @@ func (r *request) celInput(p *Plugin) (*celexpr.Input, error) {
 		return r.input, nil
 	}
 	a := r.a
-	in := &celexpr.Input{Request: requestMap(a), Authorize: p.authorizeFunc(a.User),
+	in := &celexpr.Input{Request: celexpr.RequestMap(a), Authorize: p.authorizeFunc(a.User),
 		RequestResource: celexpr.AuthzCheck{Group: a.Resource.Group, Resource: a.Resource.Resource,
 			Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name}}
 	var err error
@@ -355,74 +355,26 @@ func (r *request) celInput(p *Plugin) (*celexpr.Input, error) {
 	case a.Operation == admission.Connect && a.Options != nil:
 		// A connect's object is its options (PodExecOptions, ...), as
 		// upstream.
-		if in.Object, err = toUnstructured(a.Options, a.Options.GetObjectKind().GroupVersionKind()); err != nil {
+		if in.Object, err = celexpr.ToUnstructured(a.Options, a.Options.GetObjectKind().GroupVersionKind()); err != nil {
 			return nil, err
 		}
 	case a.Object != nil && a.Operation != admission.Connect:
-		if in.Object, err = toUnstructured(a.Object, a.Kind); err != nil {
+		if in.Object, err = celexpr.ToUnstructured(a.Object, a.Kind); err != nil {
 			return nil, err
 		}
 	}
 	if a.OldObject != nil {
-		if in.OldObject, err = toUnstructured(a.OldObject, a.Kind); err != nil {
+		if in.OldObject, err = celexpr.ToUnstructured(a.OldObject, a.Kind); err != nil {
 			return nil, err
 		}
 	}
 	if ns := r.namespace(p); ns != nil {
-		if in.NamespaceObject, err = toUnstructured(ns, corev1.SchemeGroupVersion.WithKind("Namespace")); err != nil {
+		if in.NamespaceObject, err = celexpr.ToUnstructured(ns, corev1.SchemeGroupVersion.WithKind("Namespace")); err != nil {
 			return nil, err
 		}
 	}
 	r.input = in
 	return in, nil
-}
-
-// toUnstructured converts a typed object to the map CEL sees, with its
-// apiVersion and kind (typed objects in the server often have none).
-func toUnstructured(o runtime.Object, gvk schema.GroupVersionKind) (map[string]any, error) {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-	if err != nil {
-		return nil, fmt.Errorf("convert %s for CEL: %w", gvk.Kind, err)
-	}
-	if gvk.Kind != "" {
-		u["apiVersion"], u["kind"] = gvk.GroupVersion().String(), gvk.Kind
-	}
-	return u, nil
-}
-
-// requestMap is the `request` variable: upstream's AdmissionRequest
-// fields.
-func requestMap(a *admission.Attributes) map[string]any {
-	kind := map[string]any{"group": a.Kind.Group, "version": a.Kind.Version, "kind": a.Kind.Kind}
-	res := map[string]any{"group": a.Resource.Group, "version": a.Resource.Version, "resource": a.Resource.Resource}
-	user := map[string]any{"username": "", "uid": "", "groups": []any{}, "extra": map[string]any{}}
-	if u := a.User; u != nil {
-		groups := make([]any, len(u.Groups))
-		for i, g := range u.Groups {
-			groups[i] = g
-		}
-		extra := map[string]any{}
-		for k, vs := range u.Extra {
-			l := make([]any, len(vs))
-			for i, v := range vs {
-				l[i] = v
-			}
-			extra[k] = l
-		}
-		user = map[string]any{"username": u.Name, "uid": u.UID, "groups": groups, "extra": extra}
-	}
-	m := map[string]any{
-		"kind": kind, "resource": res, "subResource": a.Subresource,
-		"requestKind": kind, "requestResource": res, "requestSubResource": a.Subresource,
-		"name": a.Name, "namespace": a.Namespace, "operation": string(a.Operation),
-		"userInfo": user, "dryRun": a.DryRun,
-	}
-	if a.Options != nil {
-		if o, err := runtime.DefaultUnstructuredConverter.ToUnstructured(a.Options); err == nil {
-			m["options"] = o
-		}
-	}
-	return m
 }
 
 // evaluate runs one policy with one binding and one param object.

@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/cel-go/cel"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/celexpr"
@@ -55,15 +53,15 @@ func (c *conditions) match(ctx context.Context, conds []admissionregistrationv1.
 	if len(conds) == 0 {
 		return true, nil
 	}
-	in := celexpr.Input{Request: requestMap(a)}
+	in := celexpr.Input{Request: celexpr.RequestMap(a)}
 	var err error
 	if a.Object != nil && a.Operation != admission.Connect {
-		if in.Object, err = toUnstructured(a.Object, a.Kind); err != nil {
+		if in.Object, err = celexpr.ToUnstructured(a.Object, a.Kind); err != nil {
 			return false, err
 		}
 	}
 	if a.OldObject != nil {
-		if in.OldObject, err = toUnstructured(a.OldObject, a.Kind); err != nil {
+		if in.OldObject, err = celexpr.ToUnstructured(a.OldObject, a.Kind); err != nil {
 			return false, err
 		}
 	}
@@ -85,44 +83,4 @@ func (c *conditions) match(ctx context.Context, conds []admissionregistrationv1.
 		return false, firstErr
 	}
 	return true, nil
-}
-
-// toUnstructured is the map CEL sees, with apiVersion and kind set.
-func toUnstructured(o runtime.Object, gvk schema.GroupVersionKind) (map[string]any, error) {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-	if err != nil {
-		return nil, fmt.Errorf("convert %s for CEL: %w", gvk.Kind, err)
-	}
-	if gvk.Kind != "" {
-		u["apiVersion"], u["kind"] = gvk.GroupVersion().String(), gvk.Kind
-	}
-	return u, nil
-}
-
-// requestMap is CEL's `request`: the AdmissionRequest's fields.
-func requestMap(a *admission.Attributes) map[string]any {
-	kind := map[string]any{"group": a.Kind.Group, "version": a.Kind.Version, "kind": a.Kind.Kind}
-	res := map[string]any{"group": a.Resource.Group, "version": a.Resource.Version, "resource": a.Resource.Resource}
-	user := map[string]any{"username": "", "uid": "", "groups": []any{}, "extra": map[string]any{}}
-	if u := a.User; u != nil {
-		groups := make([]any, len(u.Groups))
-		for i, g := range u.Groups {
-			groups[i] = g
-		}
-		extra := map[string]any{}
-		for k, vs := range u.Extra {
-			l := make([]any, len(vs))
-			for i, v := range vs {
-				l[i] = v
-			}
-			extra[k] = l
-		}
-		user = map[string]any{"username": u.Name, "uid": u.UID, "groups": groups, "extra": extra}
-	}
-	return map[string]any{
-		"kind": kind, "resource": res, "subResource": a.Subresource,
-		"requestKind": kind, "requestResource": res, "requestSubResource": a.Subresource,
-		"name": a.Name, "namespace": a.Namespace, "operation": string(a.Operation),
-		"userInfo": user, "dryRun": a.DryRun,
-	}
 }
