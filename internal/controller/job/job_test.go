@@ -241,8 +241,10 @@ func TestActiveDeadlineStopsPods(t *testing.T) {
 	env := start(t)
 	spec := newJob("slow", 2, 2)
 	spec.Spec.ActiveDeadlineSeconds = ptr[int64](1)
+	// Not waiting to see both pods active: on a busy machine the deadline
+	// may already have removed them. status.failed == 2 below shows they
+	// were started and then stopped.
 	j := create(t, env, spec)
-	waitActive(t, env, j, 2)
 	done := waitJob(t, env, "slow", func(j *batchv1.Job) error {
 		if cond(j, batchv1.JobFailed) == nil {
 			return fmt.Errorf("not failed: %+v", j.Status)
