@@ -20,7 +20,7 @@ import (
 // Skiff lacks the feature; the test lets them fail (and pass, once built)
 // so that main stays green, and reports them.
 var auditGaps = map[string]string{
-	"1.3.3":  "controllers share one identity (no per-controller service accounts)",
+	"1.3.3": "controllers share one identity (no per-controller service accounts)",
 }
 
 type auditFinding struct {

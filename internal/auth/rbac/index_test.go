@@ -26,7 +26,9 @@ func (p indexedStatic) RoleBindingsFor(u *authn.User, ns string) []*rbacv1.RoleB
 }
 
 func TestIndexedResolverVisitsWhatTheFullScanVisits(t *testing.T) {
-	subj := func(kind, name, ns string) rbacv1.Subject { return rbacv1.Subject{Kind: kind, Name: name, Namespace: ns} }
+	subj := func(kind, name, ns string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: kind, Name: name, Namespace: ns}
+	}
 	rule := func(verb string) []rbacv1.PolicyRule {
 		return []rbacv1.PolicyRule{{Verbs: []string{verb}, APIGroups: []string{""}, Resources: []string{"pods"}}}
 	}
