@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,11 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/apiserver"
-	"skiff.dev/skiff/internal/auth/authn"
-	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/pki"
-	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // startAdmissionServer runs the real API server with skiff server's
@@ -29,61 +22,26 @@ import (
 // client.
 func startAdmissionServer(t *testing.T) (kubernetes.Interface, *admissionCaches) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	caches := &admissionCaches{}
-	chain, err := newAdmission(caches, AdmissionOptions{})
-	if err != nil {
-		t.Fatal(err)
+	srv := testserver.StartWith(t, withAdmission(caches))
+	return srv.Client, caches
+}
+
+// withAdmission wires skiff server's admission chain (newAdmission with
+// the default plug-ins) into a test server, reading caches, as RunServer
+// does.
+func withAdmission(caches *admissionCaches) testserver.Option {
+	return func(t testing.TB, s *testserver.Setup) {
+		chain, err := newAdmission(caches, AdmissionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Config.Admission = chain
+		s.Bound = append(s.Bound, caches.bind)
+		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
+			return caches.start(ctx, admin)
+		})
 	}
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authz.Union{authz.Superusers{Group: authn.GroupMasters}},
-		Admission:     chain,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caches.bind(srv); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.EnableHTTP2 = true
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	t.Cleanup(cancel) // runs before hs.Close: ends the controller's watches
-	clientPEM, clientKey, err := ca.SignClient("admin", []string{authn.GroupMasters})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &rest.Config{Host: hs.URL, QPS: -1, TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientPEM, KeyData: clientKey}}
-	if err := caches.start(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(admin), caches
 }
 
 func resources(kv ...string) corev1.ResourceList {

@@ -14,10 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/testserver"
 )
 
@@ -104,18 +102,7 @@ func TestNodeAuthorization(t *testing.T) {
 // pods' status, and NodeRestriction refuses the rest in upstream's words.
 func TestNodeRestrictionThroughTheServer(t *testing.T) {
 	w := newRBACWiring()
-	caches := &admissionCaches{}
-	chain, err := newAdmission(caches, AdmissionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testserver.StartWith(t, withRBAC(w), withServiceAccounts, func(_ testing.TB, s *testserver.Setup) {
-		s.Config.Admission = chain
-		s.Bound = append(s.Bound, caches.bind)
-		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
-			return caches.start(ctx, admin)
-		})
-	})
+	srv := testserver.StartWith(t, withRBAC(w), withServiceAccounts, withAdmission(&admissionCaches{}))
 	ctx := context.Background()
 	adminCS := srv.Client
 	n1 := kubernetes.NewForConfigOrDie(srv.Config(t, "system:node:n1", "system:nodes"))
@@ -133,7 +120,7 @@ func TestNodeRestrictionThroughTheServer(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", what, err, want)
 		}
 	}
-	_, err = n1.CoreV1().Nodes().Create(ctx, node("n3"), metav1.CreateOptions{})
+	_, err := n1.CoreV1().Nodes().Create(ctx, node("n3"), metav1.CreateOptions{})
 	forbidden("create n3", err, `nodes "n3" is forbidden: node "n1" is not allowed to modify node "n3"`)
 	_, err = n1.CoreV1().Nodes().Patch(ctx, "n2", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`), metav1.PatchOptions{})
 	forbidden("label n2", err, `nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"`)

@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/testserver"
 )
 
@@ -21,18 +20,7 @@ import (
 // service-account tokens next to client certificates, and the default
 // admission chain.
 func withSecurity() []testserver.Option {
-	return []testserver.Option{withRBAC(newRBACWiring()), withServiceAccounts, func(t testing.TB, s *testserver.Setup) {
-		caches := &admissionCaches{}
-		adm, err := newAdmission(caches, AdmissionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Config.Admission = adm
-		s.Bound = append(s.Bound, caches.bind)
-		s.Started = append(s.Started, func(ctx context.Context, _ *apiserver.Server, admin *rest.Config) error {
-			return caches.start(ctx, admin)
-		})
-	}}
+	return []testserver.Option{withRBAC(newRBACWiring()), withServiceAccounts, withAdmission(&admissionCaches{})}
 }
 
 // BenchmarkRequestOverhead is issue 5's second figure: what
