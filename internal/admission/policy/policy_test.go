@@ -2,9 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +20,9 @@ import (
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/admission/policy"
 	"skiff.dev/skiff/internal/apiserver"
-	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
-	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // warnings collects a client's Warning headers.
@@ -62,76 +57,39 @@ type server struct {
 // plug-in over its own watch caches.
 func startServer(t *testing.T) *server {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var policies, bindings, namespaces policy.LazyObjects
 	params := &policy.ServedParams{}
-	authorizer := authz.Superusers{Group: "system:masters"}
 	plugin := policy.New(&policies, &bindings, &namespaces, params)
-	plugin.Authorizer = authorizer
-	srv, err := apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authorizer,
-		Admission:     admission.NewChain(plugin),
+	plugin.Authorizer = authz.Superusers{Group: "system:masters"}
+	srv := testserver.StartWith(t, func(_ testing.TB, s *testserver.Setup) {
+		s.Config.Admission = admission.NewChain(plugin)
+		s.Bound = append(s.Bound, func(srv *apiserver.Server) error {
+			cached := func(gvr schema.GroupVersionResource) (policy.Objects, error) {
+				c, err := srv.Cached(gvr)
+				if err != nil {
+					return nil, err
+				}
+				return c, nil
+			}
+			for gvr, dst := range map[schema.GroupVersionResource]*policy.LazyObjects{
+				admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicies"):       &policies,
+				admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicybindings"): &bindings,
+				corev1.SchemeGroupVersion.WithResource("namespaces"):                                         &namespaces,
+			} {
+				c, err := cached(gvr)
+				if err != nil {
+					return err
+				}
+				dst.Bind(c)
+			}
+			params.Bind(builtin.Resources(), cached)
+			return nil
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := func(gvr schema.GroupVersionResource) (policy.Objects, error) {
-		c, err := srv.Cached(gvr)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
-	for gvr, dst := range map[schema.GroupVersionResource]*policy.LazyObjects{
-		admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicies"):       &policies,
-		admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicybindings"): &bindings,
-		corev1.SchemeGroupVersion.WithResource("namespaces"):                                         &namespaces,
-	} {
-		c, err := cached(gvr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst.Bind(c)
-	}
-	params.Bind(builtin.Resources(), cached)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	clientCert, clientKey, err := ca.SignClient("admin", []string{"system:masters"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := &warnings{}
-	admin := &rest.Config{
-		Host: hs.URL, QPS: -1, WarningHandler: w,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
-	}
-	return &server{url: hs.URL, admin: admin, cs: kubernetes.NewForConfigOrDie(admin), w: w}
+	admin := rest.CopyConfig(srv.Admin)
+	admin.WarningHandler = w
+	return &server{url: srv.URL, admin: admin, cs: kubernetes.NewForConfigOrDie(admin), w: w}
 }
 
 // deployment is a valid Deployment labelled for one scenario.
