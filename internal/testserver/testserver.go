@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -144,4 +145,27 @@ func (s *Server) Config(t testing.TB, user string, groups ...string) *rest.Confi
 		TLSClientConfig: rest.TLSClientConfig{CAData: s.CA.CertPEM, CertData: certPEM, KeyData: keyPEM},
 		UserAgent:       user,
 	}
+}
+
+// Warnings collects the Warning headers a client receives: set it as a
+// rest.Config's WarningHandler.
+type Warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *Warnings) HandleWarningHeader(_ int, _ string, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+}
+
+// Take returns the warnings so far and forgets them.
+func (w *Warnings) Take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.msgs
+	w.msgs = nil
+	return m
 }

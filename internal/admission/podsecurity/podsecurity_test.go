@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,31 +20,10 @@ import (
 	"skiff.dev/skiff/internal/testserver"
 )
 
-// warnings collects a client's Warning headers.
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-// take returns and forgets the warnings so far.
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.msgs
-	w.msgs = nil
-	return m
-}
-
 // start runs the real API server with the PodSecurity plug-in (default
 // config) reading its watch cache, and returns an admin client whose
 // warnings are collected.
-func start(t *testing.T) (kubernetes.Interface, *warnings) {
+func start(t *testing.T) (kubernetes.Interface, *testserver.Warnings) {
 	t.Helper()
 	objs := &podsecurity.CachedObjects{}
 	srv := testserver.StartWith(t, func(_ testing.TB, s *testserver.Setup) {
@@ -63,7 +41,7 @@ func start(t *testing.T) (kubernetes.Interface, *warnings) {
 			return nil
 		})
 	})
-	w := &warnings{}
+	w := &testserver.Warnings{}
 	cfg := rest.CopyConfig(srv.Admin)
 	cfg.WarningHandler = w
 	return kubernetes.NewForConfigOrDie(cfg), w
@@ -102,7 +80,7 @@ func TestPodSecurityAdmission(t *testing.T) {
 	mkns("plain", nil)
 	mkns("strict", map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 	mkns("open", map[string]string{"pod-security.kubernetes.io/enforce": "privileged"})
-	warns.take()
+	warns.Take()
 
 	refused := []struct {
 		ns   string
@@ -126,7 +104,7 @@ func TestPodSecurityAdmission(t *testing.T) {
 		if !apierrors.IsForbidden(err) || err.Error() != tc.want {
 			t.Errorf("create %s/%s: err = %v\nwant %s", tc.ns, tc.pod.Name, err, tc.want)
 		}
-		if w := warns.take(); len(w) != 0 {
+		if w := warns.Take(); len(w) != 0 {
 			t.Errorf("refused %s/%s also warned %q", tc.ns, tc.pod.Name, w)
 		}
 	}
@@ -134,14 +112,14 @@ func TestPodSecurityAdmission(t *testing.T) {
 	if _, err := c.CoreV1().Pods("plain").Create(ctx, pod("nginx", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("plain pod refused: %v", err)
 	}
-	if w := warns.take(); !slices.Equal(w, []string{nginxRestrictedWarning}) {
+	if w := warns.Take(); !slices.Equal(w, []string{nginxRestrictedWarning}) {
 		t.Errorf("plain pod warnings = %q\nwant %q", w, nginxRestrictedWarning)
 	}
 
 	if _, err := c.CoreV1().Pods("open").Create(ctx, pod("priv", privileged), metav1.CreateOptions{}); err != nil {
 		t.Errorf("privileged pod refused in an enforce=privileged namespace: %v", err)
 	}
-	warns.take()
+	warns.Take()
 
 	// A workload is warned about, never refused.
 	labels := map[string]string{"app": "web"}
@@ -155,7 +133,7 @@ func TestPodSecurityAdmission(t *testing.T) {
 	if _, err := c.AppsV1().Deployments("plain").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("deployment with a privileged template refused: %v", err)
 	}
-	if w := warns.take(); len(w) != 1 || !strings.HasPrefix(w[0], `would violate PodSecurity "restricted:latest": privileged (container "app" must not set securityContext.privileged=true), allowPrivilegeEscalation != false`) {
+	if w := warns.Take(); len(w) != 1 || !strings.HasPrefix(w[0], `would violate PodSecurity "restricted:latest": privileged (container "app" must not set securityContext.privileged=true), allowPrivilegeEscalation != false`) {
 		t.Errorf("deployment warnings = %q", w)
 	}
 
@@ -168,7 +146,7 @@ func TestPodSecurityAdmission(t *testing.T) {
 	if _, err := c.CoreV1().Pods("plain").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if w := warns.take(); len(w) != 0 {
+	if w := warns.Take(); len(w) != 0 {
 		t.Errorf("metadata-only pod update warned %q", w)
 	}
 
@@ -192,7 +170,7 @@ func TestPodSecurityAdmission(t *testing.T) {
 		`existing pods in namespace "plain" violate the new PodSecurity enforce level "restricted:latest"`,
 		`nginx: allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile`,
 	}
-	if w := warns.take(); !slices.Equal(w, want) {
+	if w := warns.Take(); !slices.Equal(w, want) {
 		t.Errorf("namespace update warnings = %q\nwant %q", w, want)
 	}
 	if _, err := c.CoreV1().Pods("plain").Create(ctx, pod("nginx2", nil), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {

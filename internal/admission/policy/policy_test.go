@@ -3,7 +3,6 @@ package policy_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,32 +24,12 @@ import (
 	"skiff.dev/skiff/internal/testserver"
 )
 
-// warnings collects a client's Warning headers.
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.msgs
-	w.msgs = nil
-	return m
-}
-
 // server is a running API server with the plug-in.
 type server struct {
 	url   string
 	admin *rest.Config
 	cs    kubernetes.Interface
-	w     *warnings // the Warning headers cs received
+	w     *testserver.Warnings // the Warning headers cs received
 }
 
 // startServer runs the real API server with the ValidatingAdmissionPolicy
@@ -86,7 +65,7 @@ func startServer(t *testing.T) *server {
 			return nil
 		})
 	})
-	w := &warnings{}
+	w := &testserver.Warnings{}
 	admin := rest.CopyConfig(srv.Admin)
 	admin.WarningHandler = w
 	return &server{url: srv.URL, admin: admin, cs: kubernetes.NewForConfigOrDie(admin), w: w}
@@ -136,7 +115,7 @@ func binding(name, policyName string, actions ...admissionregistrationv1.Validat
 type env struct {
 	t  *testing.T
 	cs kubernetes.Interface
-	w  *warnings
+	w  *testserver.Warnings
 }
 
 func (e env) apply(p *admissionregistrationv1.ValidatingAdmissionPolicy, b *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
@@ -154,9 +133,9 @@ func (e env) apply(p *admissionregistrationv1.ValidatingAdmissionPolicy, b *admi
 // tryCreate creates d as a dry run (nothing is left behind), returning
 // the error and the warnings.
 func (e env) tryCreate(d *appsv1.Deployment) (error, []string) {
-	e.w.take()
+	e.w.Take()
 	_, err := e.cs.AppsV1().Deployments("default").Create(context.Background(), d, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	return err, e.w.take()
+	return err, e.w.Take()
 }
 
 // eventually polls until check passes: policies reach the plug-in

@@ -30,12 +30,10 @@ import (
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/admission/webhook"
 	"skiff.dev/skiff/internal/apiserver"
-	"skiff.dev/skiff/internal/auth/authn"
-	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/registry"
 	"skiff.dev/skiff/internal/registry/builtin"
-	"skiff.dev/skiff/internal/storage/bolt"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // lazy is one watch cache, bound once the API server exists.
@@ -57,29 +55,9 @@ func (l *lazy) Get(ns, name string) (runtime.Object, bool) {
 	return nil, false
 }
 
-// warnings collects a client's Warning headers.
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.msgs
-	w.msgs = nil
-	return m
-}
-
 type server struct {
 	cs     kubernetes.Interface
-	warn   *warnings
+	warn   *testserver.Warnings
 	srv    *apiserver.Server
 	caches map[schema.GroupVersionResource]*lazy
 	admin  *rest.Config
@@ -108,17 +86,7 @@ func servedDefaults() webhook.Defaulter {
 
 func startWith(t *testing.T, defaults webhook.Defaulter) *server {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{warn: &warnings{}, caches: map[schema.GroupVersionResource]*lazy{}}
+	s := &server{warn: &testserver.Warnings{}, caches: map[schema.GroupVersionResource]*lazy{}}
 	cache := func(gvr schema.GroupVersionResource) *lazy {
 		if s.caches[gvr] == nil {
 			s.caches[gvr] = &lazy{}
@@ -137,47 +105,22 @@ func startWith(t *testing.T, defaults webhook.Defaulter) *server {
 		webhook.NewMutating(src("mutatingwebhookconfigurations"), defaults),
 		webhook.NewValidating(src("validatingwebhookconfigurations")),
 	)
-	s.srv, err = apiserver.New(apiserver.Config{
-		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
-		Authenticator: authn.NewX509Authenticator(ca.Pool()),
-		Authorizer:    authz.Superusers{Group: "system:masters"},
-		Admission:     chain,
+	ts := testserver.StartWith(t, func(_ testing.TB, setup *testserver.Setup) {
+		setup.Config.Admission = chain
+		setup.Bound = append(setup.Bound, func(srv *apiserver.Server) error {
+			for gvr, l := range s.caches {
+				c, err := srv.Cached(gvr)
+				if err != nil {
+					return err
+				}
+				l.c.Store(&c)
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for gvr, l := range s.caches {
-		c, err := s.srv.Cached(gvr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.c.Store(&c)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := s.srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.SignServing([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(s.srv)
-	hs.TLS = authn.TLSConfig(cert, ca.Pool())
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	clientCert, clientKey, err := ca.SignClient("admin", []string{"system:masters"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.admin = &rest.Config{
-		Host: hs.URL, QPS: -1, WarningHandler: s.warn,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: clientCert, KeyData: clientKey},
-	}
+	s.srv = ts.API
+	s.admin = rest.CopyConfig(ts.Admin)
+	s.admin.WarningHandler = s.warn
 	s.cs = kubernetes.NewForConfigOrDie(s.admin)
 	return s
 }
@@ -437,11 +380,11 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	})
 
 	t.Run("warning passed through", func(t *testing.T) {
-		s.warn.take()
+		s.warn.Take()
 		if _, err := s.cs.CoreV1().ConfigMaps("validate").Create(ctx, newCM("warned"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if w := s.warn.take(); len(w) != 1 || w[0] != "be careful" {
+		if w := s.warn.Take(); len(w) != 1 || w[0] != "be careful" {
 			t.Fatalf("warnings = %q", w)
 		}
 	})
