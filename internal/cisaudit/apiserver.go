@@ -18,6 +18,17 @@ func withConfig(run func(*Env, *ServerConfig) Result) func(*Env) Result {
 	}
 }
 
+// withControllerManager is withConfig for the controller manager's items,
+// which do not apply to a server started with --disable-controller-manager.
+func withControllerManager(run func(*Env, *ServerConfig) Result) func(*Env) Result {
+	return withConfig(func(e *Env, c *ServerConfig) Result {
+		if !c.ControllerManager {
+			return notApplicable("the controller manager is disabled in this server (--disable-controller-manager)")
+		}
+		return run(e, c)
+	})
+}
+
 func pluginOn(name string) func(*Env, *ServerConfig) Result {
 	return func(_ *Env, c *ServerConfig) Result {
 		if slices.Contains(c.AdmissionPlugins, name) {
@@ -331,10 +342,7 @@ func controllerManagerChecks() []Check {
 			Run:         withConfig(profilingOff("controller manager"))},
 		{ID: "1.3.3", Text: "Ensure that the --use-service-account-credentials argument is set to true (Automated)", Scored: true,
 			Remediation: "not available yet: Skiff's controllers share the identity system:kube-controller-manager; per-controller service-account credentials are to be built",
-			Run: withConfig(func(_ *Env, c *ServerConfig) Result {
-				if !c.ControllerManager {
-					return notApplicable("the controller manager is disabled in this server (--disable-controller-manager)")
-				}
+			Run: withControllerManager(func(_ *Env, c *ServerConfig) Result {
 				if !c.UseServiceAccountCredentials {
 					return fail("the controllers run with one shared identity, system:kube-controller-manager, not per-controller service accounts")
 				}
@@ -342,10 +350,7 @@ func controllerManagerChecks() []Check {
 			})},
 		{ID: "1.3.4", Text: "Ensure that the --service-account-private-key-file argument is set as appropriate (Automated)", Scored: true,
 			Remediation: "skiff server --service-account-signing-key-file=<file> (default <data-dir>/tls/service-account.key)",
-			Run: withConfig(func(_ *Env, c *ServerConfig) Result {
-				if !c.ControllerManager {
-					return notApplicable("the controller manager is disabled in this server (--disable-controller-manager)")
-				}
+			Run: withControllerManager(func(_ *Env, c *ServerConfig) Result {
 				if c.ServiceAccountSigningKeyFile == "" {
 					return fail("no service-account signing key")
 				}
@@ -353,10 +358,7 @@ func controllerManagerChecks() []Check {
 			})},
 		{ID: "1.3.5", Text: "Ensure that the --root-ca-file argument is set as appropriate (Automated)", Scored: true,
 			Remediation: "skiff server publishes <data-dir>/tls/ca.crt as kube-root-ca.crt; if not, report a bug",
-			Run: withConfig(func(_ *Env, c *ServerConfig) Result {
-				if !c.ControllerManager {
-					return notApplicable("the controller manager is disabled in this server (--disable-controller-manager)")
-				}
+			Run: withControllerManager(func(_ *Env, c *ServerConfig) Result {
 				if c.RootCAFile == "" {
 					return fail("no root CA given to the controllers")
 				}
@@ -364,10 +366,7 @@ func controllerManagerChecks() []Check {
 			})},
 		{ID: "1.3.6", Text: "Ensure that the RotateKubeletServerCertificate argument is set to true (Automated)", Scored: true,
 			Remediation: "Skiff has no feature gates; the CSR signer of skiff server issues kubernetes.io/kubelet-serving certificates",
-			Run: withConfig(func(_ *Env, c *ServerConfig) Result {
-				if !c.ControllerManager {
-					return notApplicable("the controller manager is disabled in this server (--disable-controller-manager)")
-				}
+			Run: withControllerManager(func(_ *Env, c *ServerConfig) Result {
 				return pass("no feature gate to turn it off: the controller manager's CSR signer issues kubernetes.io/kubelet-serving certificates")
 			})},
 		{ID: "1.3.7", Text: "Ensure that the --bind-address argument is set to 127.0.0.1 (Automated)", Scored: true,
