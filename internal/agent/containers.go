@@ -217,7 +217,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 	delete(w.pullErrs, image)
 	a.event(pod, spec, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", image))
 	start := time.Now()
-	pulled, err := a.rt.PullImage(ctx, image, nil, sb)
+	pulled, err := a.pullImage(ctx, pod, image, sb)
 	if err != nil {
 		msg := runtime.ErrorMessage(err)
 		a.event(pod, spec, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", image, msg))
