@@ -186,7 +186,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	}
 	terminal := plan.Done && !anyRunning(cs)
 	st := status.Compute(status.Input{
-		Pod: pod, Sandboxes: sbs, Containers: cs, RuntimeName: a.runtimeName, Waiting: w.waiting,
+		Pod: w.latest(pod), Sandboxes: sbs, Containers: cs, RuntimeName: a.runtimeName, Waiting: w.waiting,
 		Started: a.probedStarted(pod.UID), Ready: a.probedReady(pod.UID),
 		HostIPs: a.hostIPs, Terminal: terminal, Now: a.clock.Now(),
 	})
@@ -313,6 +313,22 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
 	return 30 * time.Second
+}
+
+// latest is pod with the freshest status the worker knows of: the
+// informer's, or the one the API returned for the worker's last write if
+// the informer has not seen that write yet (upstream's status manager
+// likewise computes from its own cache, not the informer's). Computing
+// from the stale one would take start and transition times anew, differing
+// from those just written; the echo of each write would then undo the one
+// after it, a status patch per sync for ever on a busy server.
+func (w *podWorker) latest(pod *corev1.Pod) *corev1.Pod {
+	if w.written == nil || !newerRV(w.writtenRV, pod.ResourceVersion) {
+		return pod
+	}
+	p := *pod
+	p.Status = *w.written
+	return &p
 }
 
 // writeStatus patches pods/status when the status changed, with a
