@@ -93,6 +93,10 @@ type Config struct {
 	// otherwise pods fall back to the node's resolv.conf with upstream's
 	// MissingClusterDNS event.
 	ClusterDNS []string
+	// Shared, if set, holds the pod and service informers and the event
+	// broadcaster this node shares with the other nodes of the process
+	// (simulated ones); nil: the node has its own.
+	Shared *Shared
 	// ResolvConf is the node's resolv.conf, which pods with dnsPolicy
 	// Default (and ClusterFirst ones without cluster DNS) get. Empty:
 	// /run/systemd/resolve/resolv.conf when it exists (systemd-resolved's
@@ -109,7 +113,6 @@ type Agent struct {
 	clock    clock.WithTicker
 	log      *slog.Logger
 	recorder record.EventRecorder
-	events   record.EventBroadcaster
 
 	// Set during registration, read-only afterwards.
 	runtimeName string
@@ -124,7 +127,8 @@ type Agent struct {
 	volumes  *volumes.Manager // nil without a DataDir (simulated nodes)
 	tokens   *tokens.Manager  // projected service account tokens, with volumes
 	probes   *probes.Manager
-	statuses *statusCache // the last status computed per pod, for probes
+	statuses *statusCache  // the last status computed per pod, for probes
+	started  chan struct{} // closed at the end of start-up
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -168,8 +172,13 @@ func New(cfg Config) (*Agent, error) {
 	}
 	// The informer exists from New so Pod may be called before Run (it
 	// answers from an empty cache until Run has synced it).
-	a.pods = newPodInformer(cfg.Client, cfg.NodeName)
-	a.services = newServiceInformer(cfg.Client)
+	if cfg.Shared != nil {
+		a.pods, a.services = cfg.Shared.pods, cfg.Shared.services
+	} else {
+		a.pods = newPodInformer(cfg.Client, cfg.NodeName)
+		a.services = newServiceInformer(cfg.Client)
+	}
+	a.started = make(chan struct{})
 	a.statuses = newStatusCache()
 	a.probes = probes.NewManager(probes.Config{
 		Prober: &probes.Prober{Exec: cfg.Runtime}, Status: a.statuses, Clock: cfg.Clock,
@@ -188,17 +197,27 @@ func (a *Agent) Pod(namespace, name string) (*corev1.Pod, bool) {
 		return nil, false
 	}
 	pod, ok := obj.(*corev1.Pod)
-	return pod, ok
+	if !ok || pod.Spec.NodeName != a.cfg.NodeName {
+		return nil, false // another node's, in a cache shared with it
+	}
+	return pod, true
 }
+
+// Started is closed once Run has registered the node and its informers
+// have synced: the end of the agent's start-up.
+func (a *Agent) Started() <-chan struct{} { return a.started }
 
 // Run registers the node and runs it until ctx ends. It returns an error
 // only if the node cannot be set up; once running, failures are logged
 // and retried.
 func (a *Agent) Run(ctx context.Context) error {
-	a.events = record.NewBroadcaster(record.WithContext(ctx))
-	a.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
-	defer a.events.Shutdown()
-	a.recorder = a.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+	events := a.cfg.Shared.eventBroadcaster()
+	if events == nil {
+		events = record.NewBroadcaster(record.WithContext(ctx))
+		events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+		defer events.Shutdown()
+	}
+	a.recorder = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
 
 	if err := a.register(ctx); err != nil {
 		return err
@@ -229,24 +248,41 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	// Services first: a pod's first containers need its service links
 	// and the cluster DNS.
-	wg.Go(func() { a.services.RunWithContext(ctx) })
+	if a.cfg.Shared == nil {
+		wg.Go(func() { a.services.RunWithContext(ctx) })
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), a.services.HasSynced) {
 		return nil // ctx ended
 	}
-	if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { a.podChanged(ctx, obj) },
-		UpdateFunc: func(_, obj any) { a.podChanged(ctx, obj) },
-		DeleteFunc: func(obj any) { a.podChanged(ctx, obj) },
-	}); err != nil {
-		return fmt.Errorf("watch pods: %w", err)
+	if a.cfg.Shared != nil {
+		defer a.cfg.Shared.subscribe(a.cfg.NodeName, func(pod *corev1.Pod) { a.wake(ctx, pod.UID) })()
+	} else {
+		if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { a.podChanged(ctx, obj) },
+			UpdateFunc: func(_, obj any) { a.podChanged(ctx, obj) },
+			DeleteFunc: func(obj any) { a.podChanged(ctx, obj) },
+		}); err != nil {
+			return fmt.Errorf("watch pods: %w", err)
+		}
+		wg.Go(func() { a.pods.RunWithContext(ctx) })
 	}
-	wg.Go(func() { a.pods.RunWithContext(ctx) })
 	if !cache.WaitForCacheSync(ctx.Done(), a.pods.HasSynced) {
 		return nil // ctx ended
 	}
+	if a.cfg.Shared != nil {
+		// The shared informer's first list went to the nodes subscribed
+		// then: wake a worker for each pod the node already has.
+		for _, pod := range a.cfg.Shared.nodePods(a.cfg.NodeName) {
+			a.wake(ctx, pod.UID)
+		}
+	}
 	wg.Go(func() { a.relist(ctx) })
-	wg.Go(func() { a.probeUpdates(ctx) })
+	if !a.cfg.DisableProbes {
+		// Without probes no probe worker ever reports.
+		wg.Go(func() { a.probeUpdates(ctx) })
+	}
 	a.adoptPodDirs(ctx)
+	close(a.started)
 	<-ctx.Done()
 	return nil
 }

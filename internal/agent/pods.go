@@ -25,13 +25,15 @@ func newPodInformer(client kubernetes.Interface, nodeName string) cache.SharedIn
 	lw := cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "pods", metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 	})
-	return cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{uidIndex: func(obj any) ([]string, error) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return nil, nil
-		}
-		return []string{string(pod.UID)}, nil
-	}})
+	return cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{uidIndex: podUIDIndex})
+}
+
+func podUIDIndex(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	return []string{string(pod.UID)}, nil
 }
 
 // podChanged wakes the pod's worker (starting one if needed) on any
@@ -54,6 +56,9 @@ func (a *Agent) podByUID(uid types.UID) *corev1.Pod {
 		return nil
 	}
 	pod, _ := objs[0].(*corev1.Pod)
+	if pod == nil || pod.Spec.NodeName != a.cfg.NodeName {
+		return nil // another node's, in a cache shared with it
+	}
 	return pod
 }
 

@@ -98,9 +98,18 @@ func (s ServingIdentity) certificate(hosts []string) (tls.Certificate, error) {
 type NodeConfigFunc func(nodeName string) (*rest.Config, error)
 
 // RunAgents runs the local node's agent and the simulated nodes until ctx
-// ends. A local node whose runtime cannot start is an error; simulated
-// nodes never fail to start.
+// ends: the `skiff agent` process. A local node whose runtime cannot
+// start is an error; simulated nodes never fail to start. Once every node
+// has started, the process gives back its start-up memory, as `skiff
+// server` does once it serves.
 func RunAgents(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc) error {
+	return runAgents(ctx, opts, nodeConfig, true)
+}
+
+// runAgents is RunAgents; releaseMemory says whether this process's
+// start-up ends with the agents' (not so in `skiff server`, which gives
+// back its memory itself).
+func runAgents(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc, releaseMemory bool) error {
 	if opts.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -108,19 +117,33 @@ func RunAgents(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc
 		}
 		opts.NodeName = strings.ToLower(h)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
+	var agents []*agent.Agent
 	if opts.Simulate > 0 {
-		if err := StartSimulatedNodes(ctx, &wg, opts.NodeName+"-sim", opts.Simulate, nodeConfig); err != nil {
+		var err error
+		if agents, err = StartSimulatedNodes(ctx, &wg, opts.NodeName+"-sim", opts.Simulate, nodeConfig); err != nil {
 			return err
 		}
 	}
+	local := make(chan *agent.Agent, 1)
 	if !opts.NoLocalNode {
 		wg.Go(func() {
-			if err := runLocalNode(ctx, opts, nodeConfig); err != nil {
+			if err := runLocalNode(ctx, opts, nodeConfig, local); err != nil {
 				errs <- err
 			}
 		})
+	} else {
+		local <- nil
+	}
+	if releaseMemory {
+		go func() {
+			if waitStarted(ctx, agents, local) {
+				releaseStartupMemory()
+			}
+		}()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -132,9 +155,32 @@ func RunAgents(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc
 	}
 }
 
+// waitStarted waits until the agents and the local node's (from local;
+// nil: none) have started, and reports whether they all have before ctx
+// ended.
+func waitStarted(ctx context.Context, agents []*agent.Agent, local <-chan *agent.Agent) bool {
+	select {
+	case a := <-local:
+		if a != nil {
+			agents = append(agents, a)
+		}
+	case <-ctx.Done():
+		return false
+	}
+	for _, a := range agents {
+		select {
+		case <-a.Started():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // runLocalNode runs this machine's node on containerd: the configured
-// CRI endpoint, or a containerd the agent starts and supervises.
-func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc) error {
+// CRI endpoint, or a containerd the agent starts and supervises. It sends
+// the node's agent to created once there is one.
+func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigFunc, created chan<- *agent.Agent) error {
 	log := slog.Default().With("component", "agent", "node", opts.NodeName)
 	cfg, err := nodeConfig(opts.NodeName)
 	if err != nil {
@@ -191,6 +237,7 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	if err != nil {
 		return err
 	}
+	created <- a
 	if ln == nil {
 		return a.Run(ctx)
 	}
@@ -272,20 +319,37 @@ func SimulatedMachine(name string) *agent.Machine {
 // StartSimulatedNodes starts n simulated nodes named <prefix>-<i>, each
 // with its own simulated runtime and identity, in this process; they run
 // until ctx ends, tracked by wg. Node i has pod CIDR 10.(128+i/256).(i%256).0/24
-// and InternalIP 172.16.0.0 + i + 1.
-func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string, n int, nodeConfig NodeConfigFunc) error {
+// and InternalIP 172.16.0.0 + i + 1. The nodes share one pod informer,
+// one service informer and one event broadcaster (agent.Shared), with
+// the identity nodeConfig gives <prefix>; each writes its Node, Lease
+// and pods' status as itself.
+func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string, n int, nodeConfig NodeConfigFunc) ([]*agent.Agent, error) {
 	if n > 128*256 {
-		return errors.New("at most 32768 simulated nodes")
+		return nil, errors.New("at most 32768 simulated nodes")
 	}
+	sharedCfg, err := nodeConfig(prefix)
+	if err != nil {
+		return nil, err
+	}
+	// The nodes' events all go through this client: give it the rate
+	// limits n upstream kubelets would have between them.
+	sharedCfg.QPS, sharedCfg.Burst = float32(n)*max(sharedCfg.QPS, 5), n*max(sharedCfg.Burst, 10)
+	sharedClient, err := kubernetes.NewForConfig(sharedCfg)
+	if err != nil {
+		return nil, err
+	}
+	shared := agent.NewShared(sharedClient)
+	wg.Go(func() { shared.Run(ctx) })
+	agents := make([]*agent.Agent, 0, n)
 	for i := range n {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		cfg, err := nodeConfig(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		client, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(128 + i/256), byte(i % 256), 0}), 24)
 		ip := netip.AddrFrom4([4]byte{172, 16 + byte((i+1)>>16), byte((i + 1) >> 8), byte(i + 1)})
@@ -296,18 +360,20 @@ func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string,
 			// Simulated pods' IPs reach nothing: probes succeed, as
 			// the issue asks of hollow nodes.
 			DisableProbes: true,
+			Shared:        shared,
 			Log:           slog.Default(),
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
+		agents = append(agents, a)
 		wg.Go(func() {
 			if err := a.Run(ctx); err != nil {
 				slog.Error("simulated node stopped", "node", name, "err", err)
 			}
 		})
 	}
-	return nil
+	return agents, nil
 }
 
 // nodeComponentConfig is a node's client config inside the server: a
@@ -352,7 +418,7 @@ func startServerAgents(ctx context.Context, p *pki.ServerPKI, opts ServerOptions
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := RunAgents(ctx, aopts, nodeComponentConfig(p)); err != nil && ctx.Err() == nil {
+		if err := runAgents(ctx, aopts, nodeComponentConfig(p), false); err != nil && ctx.Err() == nil {
 			slog.Error("node agent not running: this server has no node of its own (use --disable-agent to run without one)", "err", err)
 		}
 	}()
