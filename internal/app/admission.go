@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/admission"
+	"skiff.dev/skiff/internal/admission/certificates"
 	"skiff.dev/skiff/internal/admission/defaultstorageclass"
 	"skiff.dev/skiff/internal/admission/defaulttolerationseconds"
 	"skiff.dev/skiff/internal/admission/denyserviceexternalips"
@@ -70,6 +71,9 @@ var AdmissionPlugins = []string{
 	defaulttolerationseconds.Name,
 	defaultstorageclass.Name,
 	podsecurity.PluginName,
+	certificates.ApprovalName,
+	certificates.SigningName,
+	certificates.SubjectRestrictionName,
 	denyserviceexternalips.Name,
 	webhook.MutatingName,
 	policy.PluginName,
@@ -113,8 +117,9 @@ type admissionCaches struct {
 	serviceAccounts                                      serviceAccountLookup
 	nodeRestriction                                      nodeRestrictionObjects
 	// authorizer answers ValidatingAdmissionPolicy's CEL authorizer
-	// checks (the server's RBAC and Node authorizers); nil: such checks
-	// fail to evaluate.
+	// checks and the certificate plug-ins' approve and sign checks (the
+	// server's RBAC and Node authorizers); nil: such checks fail to
+	// evaluate, and no CSR can be approved or signed.
 	authorizer authz.Authorizer
 
 	policies, policyBindings, policyNamespaces policy.LazyObjects
@@ -226,20 +231,23 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 	// CEL's authorizer library asks the API server's own authorizer.
 	vap.Authorizer = caches.authorizer
 	all := map[string]admission.Plugin{
-		namespacelifecycle.Name:       namespacelifecycle.Plugin{},
-		eventratelimit.Name:           events,
-		limitranger.Name:              limitranger.Plugin{LimitRanges: &caches.limitRanges},
-		serviceaccount.Name:           serviceaccount.Plugin{Accounts: &caches.serviceAccounts},
-		noderestriction.Name:          noderestriction.Plugin{Objects: &caches.nodeRestriction},
-		priority.Name:                 priority.Plugin{Classes: &caches.priorityClasses},
-		defaulttolerationseconds.Name: defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
-		defaultstorageclass.Name:      defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
-		podsecurity.PluginName:        podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
-		denyserviceexternalips.Name:   denyserviceexternalips.Plugin{},
-		policy.PluginName:             vap,
-		resourcequota.Name:            resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
-		webhook.MutatingName:          webhook.NewMutating(caches.webhookSources(&caches.mutatingWebhooks), resourceDefaults(builtin.Resources())),
-		webhook.ValidatingName:        webhook.NewValidating(caches.webhookSources(&caches.validatingWebhooks)),
+		namespacelifecycle.Name:             namespacelifecycle.Plugin{},
+		eventratelimit.Name:                 events,
+		limitranger.Name:                    limitranger.Plugin{LimitRanges: &caches.limitRanges},
+		serviceaccount.Name:                 serviceaccount.Plugin{Accounts: &caches.serviceAccounts},
+		noderestriction.Name:                noderestriction.Plugin{Objects: &caches.nodeRestriction},
+		priority.Name:                       priority.Plugin{Classes: &caches.priorityClasses},
+		defaulttolerationseconds.Name:       defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
+		defaultstorageclass.Name:            defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
+		podsecurity.PluginName:              podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
+		certificates.ApprovalName:           certificates.Approval{Authorizer: caches.authorizer},
+		certificates.SigningName:            certificates.Signing{Authorizer: caches.authorizer},
+		certificates.SubjectRestrictionName: certificates.SubjectRestriction{},
+		denyserviceexternalips.Name:         denyserviceexternalips.Plugin{},
+		policy.PluginName:                   vap,
+		resourcequota.Name:                  resourcequota.Plugin{Quotas: &caches.quotas, Store: &caches.quotaStore},
+		webhook.MutatingName:                webhook.NewMutating(caches.webhookSources(&caches.mutatingWebhooks), resourceDefaults(builtin.Resources())),
+		webhook.ValidatingName:              webhook.NewValidating(caches.webhookSources(&caches.validatingWebhooks)),
 	}
 	var plugins []admission.Plugin
 	for _, n := range AdmissionPlugins {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/auth/authz"
 	"skiff.dev/skiff/internal/testserver"
 )
 
@@ -32,6 +33,10 @@ func startAdmissionServer(t *testing.T) (kubernetes.Interface, *admissionCaches)
 // does.
 func withAdmission(caches *admissionCaches) testserver.Option {
 	return func(t testing.TB, s *testserver.Setup) {
+		if caches.authorizer == nil {
+			// The test server's authorizer, whichever option sets it.
+			caches.authorizer = setupAuthorizer{s}
+		}
 		chain, err := newAdmission(caches, AdmissionOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -42,6 +47,13 @@ func withAdmission(caches *admissionCaches) testserver.Option {
 			return caches.start(ctx, admin)
 		})
 	}
+}
+
+// setupAuthorizer asks the test server's authorizer as finally set up.
+type setupAuthorizer struct{ s *testserver.Setup }
+
+func (a setupAuthorizer) Authorize(ctx context.Context, attrs authz.Attributes) (authz.Decision, string, error) {
+	return a.s.Config.Authorizer.Authorize(ctx, attrs)
 }
 
 func resources(kv ...string) corev1.ResourceList {

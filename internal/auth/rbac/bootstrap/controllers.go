@@ -16,6 +16,17 @@ var controllerPolicies = []struct {
 }{
 	{"clusterrole-aggregation-controller", []rbacv1.PolicyRule{
 		r(v("escalate", "get", "list", "patch", "update", "watch"), g("rbac.authorization.k8s.io"), "clusterroles")}},
+	// The CSR approver and signer: CertificateApproval and
+	// CertificateSigning ask for approve and sign on the signers.
+	{"certificate-controller", []rbacv1.PolicyRule{
+		r(v("delete", "get", "list", "watch"), g("certificates.k8s.io"), "certificatesigningrequests"),
+		r(v("update"), g("certificates.k8s.io"), "certificatesigningrequests/approval", "certificatesigningrequests/status"),
+		named(v("approve"), g("certificates.k8s.io"), "signers", "kubernetes.io/kube-apiserver-client-kubelet"),
+		named(v("sign"), g("certificates.k8s.io"), "signers",
+			"kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
+			"kubernetes.io/kubelet-serving", "kubernetes.io/legacy-unknown"),
+		r(v("create"), g("authorization.k8s.io"), "subjectaccessreviews"),
+		events}},
 	{"cronjob-controller", []rbacv1.PolicyRule{
 		r(v("get", "list", "update", "watch"), g("batch"), "cronjobs"),
 		r(v("create", "delete", "get", "list", "patch", "update", "watch"), g("batch"), "jobs"),
