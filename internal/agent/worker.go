@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -354,6 +355,12 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.
 	newJSON, err := json.Marshal(doc{Metadata: metav1.ObjectMeta{UID: pod.UID}, Status: st})
 	if err != nil {
 		return err
+	}
+	if bytes.Equal(oldJSON, newJSON) {
+		// Equal as the API stores them: the difference was finer than
+		// the wire's (times to the second), and a patch would change
+		// nothing but cost a write.
+		return nil
 	}
 	patch, err := strategicpatch.CreateTwoWayMergePatch(oldJSON, newJSON, corev1.Pod{})
 	if err != nil {

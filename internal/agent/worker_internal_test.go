@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/status"
+	"skiff.dev/skiff/internal/testserver"
 )
 
 // A sync that runs before the informer has seen the worker's last status
@@ -66,4 +68,52 @@ func TestStatusFromStaleInformerMatchesLastWrite(t *testing.T) {
 			t.Errorf("the newer informer copy's DisruptionTarget condition was lost: %+v", got.Conditions)
 		}
 	})
+}
+
+// A status that differs from the API's only below the wire's precision
+// (times to the second) is not written: such a patch would change
+// nothing, yet cost a write on every resync of every pod.
+func TestWriteStatusSkipsPatchThatChangesNothing(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	pod, err := s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newPodWorker(&Agent{client: s.Client}, pod.UID)
+	started := time.Date(2026, 11, 23, 16, 27, 14, 0, time.UTC)
+	st := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: started}}
+	if err := w.writeStatus(ctx, pod, st); err != nil {
+		t.Fatal(err)
+	}
+	if w.written == nil || w.written.Phase != corev1.PodRunning {
+		t.Fatalf("first write did not happen: %+v", w.written)
+	}
+	pod, err = s.Client.CoreV1().Pods("default").Get(ctx, "p", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		startTime time.Time
+		write     bool
+	}{
+		{"nanoseconds only", started.Add(123456789 * time.Nanosecond), false},
+		{"a second later", started.Add(time.Second), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.written, w.writtenRV = nil, ""
+			next := *pod.Status.DeepCopy()
+			next.StartTime = &metav1.Time{Time: tc.startTime}
+			if err := w.writeStatus(ctx, pod, next); err != nil {
+				t.Fatal(err)
+			}
+			if wrote := w.written != nil; wrote != tc.write {
+				t.Errorf("status written: %v, want %v", wrote, tc.write)
+			}
+		})
+	}
 }
