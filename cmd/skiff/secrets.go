@@ -31,7 +31,12 @@ func newSecretsEncryptCommand() *cobra.Command {
 	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Encrypt every Secret with a new key, then drop the old keys (the server must be running)",
-		Args:  cobra.NoArgs,
+		Long: `Encrypt every Secret with a new secretbox key, then drop the old keys.
+
+With a kms provider first, no key is made (the key encryption key is rotated
+in the KMS, and the server follows the plugin's key ID): every Secret is
+rewritten so that it is stored with the server's current data key.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -48,6 +53,10 @@ func newSecretsEncryptCommand() *cobra.Command {
 			})
 			if err != nil {
 				return err
+			}
+			if res.KMS != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "rewrote %d secrets with kms provider %s (no key was made: rotate the key in the KMS)\n", res.Rewritten, res.KMS)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rotated: %d secrets now encrypted with %s\n", res.Rewritten, res.NewKey)
 			return nil
@@ -87,6 +96,13 @@ func printEncryptionStatus(cmd *cobra.Command, dataDir string) error {
 				role = "write"
 			}
 			fmt.Fprintf(out, "  %-5s %s\n", role, describeProvider(p))
+			if p.KMS != nil {
+				if st, err := encryption.ProbeKMS(cmd.Context(), p.KMS); err != nil {
+					fmt.Fprintf(out, "        plugin: unreachable (%v)\n", err)
+				} else {
+					fmt.Fprintf(out, "        plugin: healthz %s, version %s, key ID %s\n", st.Healthz, st.Version, st.KeyID)
+				}
+			}
 		}
 	}
 	switch {
@@ -116,7 +132,7 @@ func describeProvider(p encryption.ProviderConfiguration) string {
 	case p.AESCBC != nil:
 		return "aescbc keys: " + names(p.AESCBC.Keys)
 	case p.KMS != nil:
-		return "kms " + p.KMS.Name + " (not supported)"
+		return fmt.Sprintf("kms %s (apiVersion %s, endpoint %s)", p.KMS.Name, p.KMS.APIVersion, p.KMS.Endpoint)
 	}
 	return "identity"
 }

@@ -2,8 +2,9 @@
 // the store and decrypts them on the way back, configured by upstream's
 // EncryptionConfiguration file (apiserver.config.k8s.io/v1), with values
 // stored exactly as upstream stores them ("k8s:enc:<provider>:v1:<key>:"
-// followed by the provider's payload), so an etcd written by Skiff holds
-// what a kube-apiserver with the same file would write.
+// followed by the provider's payload, or "k8s:enc:kms:v2:<name>:" and an
+// EncryptedObject for a KMS v2 plugin, kms.go), so an etcd written by
+// Skiff holds what a kube-apiserver with the same file would write.
 //
 // Use: Load a file, wrap a storage.Store with NewStore, and let a Reloader
 // follow the file (upstream's --encryption-provider-config-automatic-reload).
@@ -28,10 +29,6 @@ const (
 	APIVersion = "apiserver.config.k8s.io/v1"
 	Kind       = "EncryptionConfiguration"
 )
-
-// ErrKMSUnsupported: the file has a kms provider. Skiff refuses it rather
-// than fall back to another provider or to plain text.
-var ErrKMSUnsupported = errors.New("kms providers are not supported yet (use secretbox, aesgcm or aescbc)")
 
 // Configuration mirrors upstream's EncryptionConfiguration; field names
 // and JSON tags are upstream's so the same file works for both.
@@ -77,8 +74,7 @@ type Key struct {
 // IdentityConfiguration is the identity provider (no encryption).
 type IdentityConfiguration struct{}
 
-// KMSConfiguration is accepted when parsing, refused when building
-// transformers (ErrKMSUnsupported).
+// KMSConfiguration is a KMS v2 plugin (kms.go); apiVersion v1 is refused.
 type KMSConfiguration struct {
 	APIVersion string          `json:"apiVersion,omitempty"`
 	Name       string          `json:"name"`
@@ -147,6 +143,7 @@ func (c *Configuration) Validate() error {
 		errs = append(errs, errors.New("resources: Required value: EncryptionConfiguration.Resources must contain at least one resource"))
 	}
 	seen := map[string]string{}
+	kmsNames := map[string]bool{}
 	for i, rc := range c.Resources {
 		path := fmt.Sprintf("resources[%d]", i)
 		if len(rc.Resources) == 0 {
@@ -169,6 +166,13 @@ func (c *Configuration) Validate() error {
 		for j, p := range rc.Providers {
 			if err := validateProvider(p); err != nil {
 				errs = append(errs, fmt.Errorf("%s.providers[%d]%w", path, j, err))
+			}
+			// Upstream: a KMS v2 name identifies its values' prefix.
+			if p.KMS != nil && p.KMS.Name != "" {
+				if kmsNames[p.KMS.Name] {
+					errs = append(errs, fmt.Errorf("%s.providers[%d].kms.name: Invalid value: %q: duplicate kms provider name, names must be unique", path, j, p.KMS.Name))
+				}
+				kmsNames[p.KMS.Name] = true
 			}
 		}
 	}
@@ -212,11 +216,8 @@ func validateProvider(p ProviderConfiguration) error {
 	}
 	if p.KMS != nil {
 		n++
-		if p.KMS.Name == "" {
-			return errors.New(".kms.name: Required value")
-		}
-		if p.KMS.Endpoint == "" {
-			return errors.New(".kms.endpoint: Required value")
+		if err := validateKMS(p.KMS); err != nil {
+			return err
 		}
 	}
 	if n != 1 {

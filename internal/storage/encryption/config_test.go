@@ -1,7 +1,6 @@
 package encryption
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -129,29 +128,39 @@ func TestValidate(t *testing.T) {
 	})
 }
 
-// KMS v2 is accepted by the parser but refused when building, never
-// replaced by plain text.
-func TestKMSRefused(t *testing.T) {
-	raw := []byte(`apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-- resources: [secrets]
-  providers:
-  - kms:
-      apiVersion: v2
-      name: myKmsPlugin
-      endpoint: unix:///tmp/socketfile.sock
-      timeout: 3s
-  - identity: {}
-`)
-	cfg, err := Parse(raw)
+// KMS v2 parses with upstream's fields; v1 (and a missing apiVersion,
+// which upstream defaults to v1) is refused as upstream refuses it.
+func TestKMSConfig(t *testing.T) {
+	const head = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n"
+	cfg, err := Parse([]byte(head + "  - kms:\n      apiVersion: v2\n      name: myKmsPlugin\n      endpoint: unix:///tmp/socketfile.sock\n      timeout: 3s\n  - identity: {}\n"))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if cfg.Resources[0].Providers[0].KMS.Timeout.Duration.Seconds() != 3 {
-		t.Fatalf("timeout not parsed: %+v", cfg.Resources[0].Providers[0].KMS)
+	if k := cfg.Resources[0].Providers[0].KMS; k.Timeout.Duration.Seconds() != 3 || k.Name != "myKmsPlugin" {
+		t.Fatalf("kms not parsed: %+v", k)
 	}
-	if _, err := NewTransformers(cfg, raw); !errors.Is(err, ErrKMSUnsupported) || !strings.Contains(err.Error(), "myKmsPlugin") {
-		t.Fatalf("NewTransformers: %v, want ErrKMSUnsupported naming the provider", err)
+	for _, tc := range []struct{ name, kms, want string }{
+		{"v1", "apiVersion: v1, name: a, endpoint: 'unix:///tmp/a.sock'", "KMSv1 is deprecated"},
+		{"no apiVersion is v1", "name: a, endpoint: 'unix:///tmp/a.sock'", "KMSv1 is deprecated"},
+		{"unknown version", "apiVersion: v3, name: a, endpoint: 'unix:///tmp/a.sock'", "Unsupported value"},
+		{"no name", "apiVersion: v2, endpoint: 'unix:///tmp/a.sock'", ".kms.name: Required value"},
+		{"colon in name", "apiVersion: v2, name: 'a:b', endpoint: 'unix:///tmp/a.sock'", "should not contain ':'"},
+		{"tcp endpoint", "apiVersion: v2, name: a, endpoint: 'tcp://127.0.0.1:1'", "only unix is supported"},
+		{"no endpoint", "apiVersion: v2, name: a", ".kms.endpoint: Required value"},
+		{"cachesize", "apiVersion: v2, name: a, endpoint: 'unix:///tmp/a.sock', cachesize: 10", "cachesize is not supported in v2"},
+		{"zero timeout", "apiVersion: v2, name: a, endpoint: 'unix:///tmp/a.sock', timeout: 0s", "timeout should be a positive value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(head + "  - kms: {" + tc.kms + "}\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
 	}
+	t.Run("duplicate name", func(t *testing.T) {
+		k := "  - kms: {apiVersion: v2, name: a, endpoint: 'unix:///tmp/a.sock'}\n"
+		if _, err := Parse([]byte(head + k + k)); err == nil || !strings.Contains(err.Error(), "duplicate kms provider name") {
+			t.Fatalf("err %v", err)
+		}
+	})
 }

@@ -33,6 +33,12 @@ type cipherKey interface {
 	open(key string, payload []byte) ([]byte, error)
 }
 
+// staleOpener is a cipherKey whose values can be stale by themselves: a
+// KMS value sealed under a key ID the plugin no longer reports.
+type staleOpener interface {
+	openStale(key string, payload []byte) (plain []byte, stale bool, err error)
+}
+
 // namedKey is a cipherKey with its stored prefix, e.g.
 // "k8s:enc:secretbox:v1:key1:".
 type namedKey struct {
@@ -171,14 +177,25 @@ type chain struct {
 	identity bool
 }
 
-func newChain(providers []ProviderConfiguration) (*chain, error) {
+// newChain builds one rule's providers; newKMS connects kms providers
+// (nil refuses them).
+func newChain(providers []ProviderConfiguration, newKMS func(*KMSConfiguration) (*kmsProvider, error)) (*chain, error) {
 	c := &chain{}
 	for i, p := range providers {
 		var name string
 		var keys []Key
 		switch {
 		case p.KMS != nil:
-			return nil, fmt.Errorf("provider %q: %w", p.KMS.Name, ErrKMSUnsupported)
+			if newKMS == nil {
+				return nil, fmt.Errorf("kms provider %q: not available here", p.KMS.Name)
+			}
+			kp, err := newKMS(p.KMS)
+			if err != nil {
+				return nil, err
+			}
+			c.keys = append(c.keys, namedKey{provider: "kms", name: p.KMS.Name,
+				prefix: []byte(encPrefix + "kms:" + kmsAPIVersionV2 + ":" + p.KMS.Name + ":"), c: kp})
+			continue
 		case p.Identity != nil:
 			if i == 0 {
 				c.identityFirst = true
@@ -233,9 +250,16 @@ func (c *chain) decrypt(key string, stored []byte) (plain []byte, stale bool, er
 		if !bytes.HasPrefix(stored, k.prefix) {
 			continue
 		}
-		out, err := k.c.open(key, stored[len(k.prefix):])
+		var out []byte
+		var stale bool
+		var err error
+		if so, ok := k.c.(staleOpener); ok {
+			out, stale, err = so.openStale(key, stored[len(k.prefix):])
+		} else {
+			out, err = k.c.open(key, stored[len(k.prefix):])
+		}
 		if err == nil {
-			return out, i != 0 || c.identityFirst, nil
+			return out, stale || i != 0 || c.identityFirst, nil
 		}
 		errs = append(errs, fmt.Errorf("%s key %q: %w", k.provider, k.name, err))
 	}

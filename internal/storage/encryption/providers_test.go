@@ -30,7 +30,7 @@ func providerWith(name string, keys ...Key) ProviderConfiguration {
 
 func mustChain(t *testing.T, ps ...ProviderConfiguration) *chain {
 	t.Helper()
-	c, err := newChain(ps)
+	c, err := newChain(ps, nil)
 	if err != nil {
 		t.Fatalf("newChain: %v", err)
 	}
@@ -180,7 +180,7 @@ func BenchmarkEncrypt(b *testing.B) {
 		providerWith("aesgcm", Key{Name: "k", Secret: b64(32, 1)}),
 		providerWith("aescbc", Key{Name: "k", Secret: b64(32, 1)}),
 	} {
-		c, err := newChain([]ProviderConfiguration{p})
+		c, err := newChain([]ProviderConfiguration{p}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -197,7 +197,7 @@ func (r *Reloader) Run(ctx context.Context) {
 			}
 			continue
 		}
-		t, err := r.load(raw)
+		t, err := r.load(ctx, raw)
 		if err != nil {
 			lastBad = raw
 			slog.Error("encryption provider config: keeping the loaded configuration", "file", r.ConfigFile, "err", err)
@@ -207,7 +207,12 @@ func (r *Reloader) Run(ctx context.Context) {
 			continue
 		}
 		lastBad = nil
+		old := r.Store.Transformers()
 		r.Store.Set(t)
+		// Requests that loaded the old configuration may still be calling
+		// its kms plugins: close it after they are done (upstream waits
+		// twice the plugin timeouts).
+		time.AfterFunc(kmsCloseGrace(old), old.Close)
 		slog.Info("encryption provider config reloaded", "file", r.ConfigFile, "writeKeys", t.WriteKeys())
 		if err := r.WriteStatus(nil); err != nil {
 			slog.Error("encryption status", "err", err)
@@ -215,10 +220,52 @@ func (r *Reloader) Run(ctx context.Context) {
 	}
 }
 
-func (r *Reloader) load(raw []byte) (*Transformers, error) {
+func kmsCloseGrace(t *Transformers) time.Duration {
+	var d time.Duration
+	for _, p := range t.kms {
+		d += 2 * p.timeout
+	}
+	return d
+}
+
+func (r *Reloader) load(ctx context.Context, raw []byte) (*Transformers, error) {
 	cfg, err := Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	return NewTransformers(cfg, raw)
+	t, err := NewTransformers(cfg, raw)
+	if err != nil {
+		return nil, err
+	}
+	// As upstream, a new configuration replaces the old one only once its
+	// kms plugins are healthy: swapping to a plugin that is not up would
+	// fail every write.
+	if err := waitKMSHealthy(ctx, t); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// waitKMSHealthy polls t's kms health check for up to twice the plugins'
+// timeouts (at least 10 s).
+func waitKMSHealthy(ctx context.Context, t *Transformers) error {
+	if len(t.kms) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(kmsCloseGrace(t), 10*time.Second))
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := t.CheckKMS(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("health check for new transformers failed: %w", err)
+		case <-tick.C:
+		}
+	}
 }

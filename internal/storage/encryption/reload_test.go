@@ -47,12 +47,12 @@ func TestReloader(t *testing.T) {
 	go r.Run(ctx)
 
 	first := tr.WriteKeys()["secrets"]
-	bad := "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - kms: {apiVersion: v2, name: vault, endpoint: unix:///run/kms.sock}\n"
+	bad := "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - kms: {apiVersion: v1, name: vault, endpoint: unix:///run/kms.sock}\n"
 	if err := writeFileAtomic(path, []byte(bad)); err != nil {
 		t.Fatal(err)
 	}
 	st := waitStatus(t, dir, "bad file reported", func(st Status) bool { return st.LoadError != "" })
-	if !strings.Contains(st.LoadError, "not supported") || st.WriteKeys["secrets"] != first || s.Transformers() != tr {
+	if !strings.Contains(st.LoadError, "KMSv1 is deprecated") || st.WriteKeys["secrets"] != first || s.Transformers() != tr {
 		t.Fatalf("after a bad file: %+v", st)
 	}
 	if err := writeFileAtomic(path, good); err != nil {

@@ -31,6 +31,9 @@ type RotateResult struct {
 	NewKey    string
 	Rewritten int
 	Dropped   []string
+	// KMS names the kms provider that writes Secrets when the rotation
+	// only rewrote them (no new key: KMS keys rotate in the KMS).
+	KMS string
 }
 
 // Rotate puts a new secretbox key first in the server's configuration,
@@ -39,6 +42,12 @@ type RotateResult struct {
 // and waits for the server to load that. Only a configuration whose rules
 // cover nothing but "secrets" is rotated: other resources would need
 // rewriting too.
+//
+// When a kms provider writes Secrets, Rotate makes no key and changes no
+// file: the key encryption key is rotated in the KMS (the plugin then
+// reports a new key ID, and the server makes a new data key at its next
+// Status poll). Rotate rewrites every Secret, so that each is stored with
+// the server's current data key and KMS key ID.
 func Rotate(ctx context.Context, o RotateOptions) (RotateResult, error) {
 	var res RotateResult
 	if o.Timeout <= 0 {
@@ -73,6 +82,19 @@ func Rotate(ctx context.Context, o RotateOptions) (RotateResult, error) {
 		return res, errors.New("no rule covers secrets")
 	}
 	rc := &cfg.Resources[idx]
+	if k := rc.Providers[0].KMS; k != nil {
+		res.KMS = k.Name
+		fmt.Fprintf(o.Out, "Secrets are written with kms provider %s: its key is rotated in the KMS, not here.\n"+
+			"Rewriting every Secret so that each is stored with the server's current data key and KMS key ID\n"+
+			"(a key ID change reaches the server at its next Status poll, within a minute).\n", k.Name)
+		n, err := rewriteSecrets(ctx, o.Client)
+		res.Rewritten = n
+		if err != nil {
+			return res, fmt.Errorf("rewrite secrets (%d done): %w", n, err)
+		}
+		fmt.Fprintf(o.Out, "rewrote %d secrets\n", n)
+		return res, nil
+	}
 	taken := map[string]bool{}
 	for _, p := range rc.Providers {
 		for _, k := range providerKeys(p) {

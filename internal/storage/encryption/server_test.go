@@ -44,6 +44,13 @@ func startServer(t *testing.T, dir string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerWith(t, dir, cfgPath)
+}
+
+// startServerWith runs the server with a given configuration file (what
+// --encryption-provider-config names).
+func startServerWith(t *testing.T, dir, cfgPath string) *server {
+	t.Helper()
 	tr, err := encryption.LoadTransformers(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +111,7 @@ func startServer(t *testing.T, dir string) *server {
 		hs.Close()
 		cancel()
 		<-reloaded
+		st.Transformers().Close()
 		_ = inner.Close()
 	}
 	t.Cleanup(s.stop)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,9 +15,11 @@ import (
 )
 
 // Transformers is a loaded configuration: for each store key, the chain of
-// the first rule whose resources cover it. It is immutable.
+// the first rule whose resources cover it. Its rules are immutable; its kms
+// providers poll their plugins until Close.
 type Transformers struct {
 	rules []rule
+	kms   []*kmsProvider
 	// Hash identifies the configuration it was built from (hex SHA-256 of
 	// the file), so a reload of identical bytes is recognised.
 	Hash   string
@@ -29,14 +32,28 @@ type rule struct {
 	chain    *chain
 }
 
-// NewTransformers builds the ciphers of a validated configuration. It
-// fails on a kms provider (ErrKMSUnsupported) and on bad keys.
+// NewTransformers builds the ciphers of a validated configuration and
+// connects its kms providers (a plugin that does not answer yet is not an
+// error: writes through it fail until it does). It fails on bad keys.
+// Close releases the kms providers.
 func NewTransformers(cfg *Configuration, raw []byte) (*Transformers, error) {
+	return newTransformers(cfg, raw, defaultKMSTiming)
+}
+
+func newTransformers(cfg *Configuration, raw []byte, timing kmsTiming) (*Transformers, error) {
 	t := &Transformers{loaded: time.Now().UTC().Truncate(time.Second)}
 	t.Hash = HashOf(raw)
+	newKMS := func(k *KMSConfiguration) (*kmsProvider, error) {
+		p, err := newKMSProvider(k, timing)
+		if err == nil {
+			t.kms = append(t.kms, p)
+		}
+		return p, err
+	}
 	for i, rc := range cfg.Resources {
-		ch, err := newChain(rc.Providers)
+		ch, err := newChain(rc.Providers, newKMS)
 		if err != nil {
+			t.Close()
 			return nil, fmt.Errorf("resources[%d]: %w", i, err)
 		}
 		for _, r := range rc.Resources {
@@ -57,6 +74,38 @@ func LoadTransformers(path string) (*Transformers, error) {
 		return nil, fmt.Errorf("encryption provider config %s: %w", path, err)
 	}
 	return t, nil
+}
+
+// Close stops the kms providers' polls and connections. The rules stay
+// usable for everything but kms values.
+func (t *Transformers) Close() {
+	for _, p := range t.kms {
+		if err := p.Close(); err != nil {
+			slog.Error("close kms provider", "name", p.name, "err", err)
+		}
+	}
+}
+
+// KMSProviders names the configured kms providers, in order.
+func (t *Transformers) KMSProviders() []string {
+	var out []string
+	for _, p := range t.kms {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+// CheckKMS is upstream's kms-providers health check: every kms
+// provider's plugin answers Status healthy with a valid key ID, and a
+// write key could be made with it. Without kms providers it passes.
+func (t *Transformers) CheckKMS(ctx context.Context) error {
+	var errs []error
+	for i, p := range t.kms {
+		if err := p.check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("kms-provider-%d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // HashOf is the hash a Status records for a configuration file's bytes.

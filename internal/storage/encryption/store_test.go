@@ -17,7 +17,7 @@ import (
 // suite's keys ("/a/...") are all encrypted.
 func everything(t testing.TB, p ProviderConfiguration) *Transformers {
 	t.Helper()
-	c, err := newChain([]ProviderConfiguration{p})
+	c, err := newChain([]ProviderConfiguration{p}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

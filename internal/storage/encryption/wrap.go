@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"skiff.dev/skiff/internal/storage"
 )
@@ -28,6 +29,12 @@ func Wrap(ctx context.Context, inner storage.Store, dataDir, configFile string) 
 		return nil, fmt.Errorf("encryption status: %w", err)
 	}
 	slog.Info("encryption at rest", "config", configFile, "writeKeys", t.WriteKeys())
-	go r.Run(ctx)
+	go func() {
+		r.Run(ctx)
+		// The server is stopping: let its last requests finish, then stop
+		// polling the kms plugins.
+		t := s.Transformers()
+		time.AfterFunc(kmsCloseGrace(t), t.Close)
+	}()
 	return s, nil
 }
