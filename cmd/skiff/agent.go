@@ -56,6 +56,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this node, where the agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this node (default: a /24 of 10.42.0.0/16 not held by another node)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this node's pod network (default: skiff0)")
+	addImageGCFlags(f, &opts.ImageGC)
 	// Until bootstrap tokens, the agent's serving certificate comes from
 	// the cluster CA (the server's data directory, or a copy of its
 	// tls/ca.crt and tls/ca.key) or from files signed by it.

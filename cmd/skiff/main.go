@@ -75,6 +75,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.NodeIP, "node-ip", "", "InternalIP of this machine's node, where its agent serves logs and exec on port 10250 (default: the address of the default route's interface)")
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
+	addImageGCFlags(f, &opts.ImageGC)
 	f.StringSliceVar(&opts.Admission.EnablePlugins, "enable-admission-plugins", nil, "admission plug-ins to enable besides the default ones; on by default: "+strings.Join(app.AdmissionPlugins, ", ")+" (the order is fixed)")
 	f.StringSliceVar(&opts.Admission.DisablePlugins, "disable-admission-plugins", nil, "admission plug-ins to turn off, of the default ones")
 	f.Int64Var(&opts.Admission.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration DefaultTolerationSeconds gives pods that have none")

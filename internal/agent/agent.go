@@ -38,6 +38,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"skiff.dev/skiff/internal/agent/images"
 	"skiff.dev/skiff/internal/agent/probes"
 	"skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/tokens"
@@ -103,6 +104,12 @@ type Config struct {
 	// stub at 127.0.0.53 in /etc/resolv.conf is unreachable from a pod),
 	// else /etc/resolv.conf.
 	ResolvConf string
+	// ImageGC is the image garbage collection policy (zero fields:
+	// upstream's 85%, 80%, 2 min). It runs on runtimes that report their
+	// image filesystem (containerd), not on simulated nodes.
+	ImageGC images.Policy
+	// PinnedImages are never garbage-collected: the sandbox image.
+	PinnedImages []string
 }
 
 // Agent is one node's agent. Create it with New, run it with Run.
@@ -156,6 +163,9 @@ func New(cfg Config) (*Agent, error) {
 	def(&cfg.NodeStatusCheck, 10*time.Second)
 	def(&cfg.RelistPeriod, time.Second)
 	def(&cfg.PodResyncPeriod, 10*time.Second)
+	if err := cfg.ImageGC.WithDefaults().Validate(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"
 	}
@@ -281,6 +291,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// Without probes no probe worker ever reports.
 		wg.Go(func() { a.probeUpdates(ctx) })
 	}
+	wg.Go(func() { a.collectImages(ctx) })
 	a.adoptPodDirs(ctx)
 	close(a.started)
 	<-ctx.Done()

@@ -20,6 +20,8 @@ import (
 
 	"skiff.dev/skiff/internal/agent"
 	"skiff.dev/skiff/internal/agent/containerd"
+	"skiff.dev/skiff/internal/agent/images"
+	"skiff.dev/skiff/internal/agent/pause"
 	agentruntime "skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/runtime/fake"
 	agentserver "skiff.dev/skiff/internal/agent/server"
@@ -52,6 +54,8 @@ type AgentOptions struct {
 	// BridgeName is the pods' Linux bridge of a supervised containerd;
 	// empty: skiff0. Two nodes on one machine need two bridges.
 	BridgeName string
+	// ImageGC is the local node's image garbage collection policy.
+	ImageGC images.Policy
 	// Serving is the local node's HTTPS identity, without which the API
 	// server cannot reach it for logs, exec, attach and port-forward.
 	Serving ServingIdentity
@@ -233,6 +237,7 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	a, err := agent.New(agent.Config{
 		NodeName: opts.NodeName, Client: client, Runtime: rt, DataDir: agentDir,
 		NodeIP: nodeIP, PodCIDR: cidr.String(), Log: slog.Default(),
+		ImageGC: opts.ImageGC, PinnedImages: []string{pause.Image},
 	})
 	if err != nil {
 		return err
@@ -412,7 +417,7 @@ func startServerAgents(ctx context.Context, p *pki.ServerPKI, opts ServerOptions
 	aopts := AgentOptions{
 		DataDir: opts.DataDir, NodeName: opts.NodeName, ContainerRuntimeEndpoint: opts.ContainerRuntimeEndpoint,
 		Simulate: opts.SimulateNodes, NoLocalNode: opts.DisableAgent,
-		NodeIP: opts.NodeIP, PodCIDR: opts.PodCIDR, BridgeName: opts.BridgeName,
+		NodeIP: opts.NodeIP, PodCIDR: opts.PodCIDR, BridgeName: opts.BridgeName, ImageGC: opts.ImageGC,
 		Serving: ServingIdentity{CA: p.CA},
 	}
 	done := make(chan struct{})

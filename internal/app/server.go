@@ -20,6 +20,7 @@ import (
 	agentserver "skiff.dev/skiff/internal/agent/server"
 
 	"skiff.dev/skiff/internal/admission/podsecurity"
+	"skiff.dev/skiff/internal/agent/images"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/authz"
@@ -57,6 +58,7 @@ type ServerOptions struct {
 	SimulateNodes            int
 	NodeIP, PodCIDR          string
 	BridgeName               string
+	ImageGC                  images.Policy
 	// EncryptionProviderConfig is upstream's --encryption-provider-config;
 	// empty: DATA_DIR/encryption-config.yaml, generated on first start.
 	EncryptionProviderConfig string
