@@ -251,17 +251,25 @@ func convert(in Input, spec *corev1.Container, c *runtime.Container, mounts []co
 	}
 	switch c.State {
 	case runtime.ContainerRunning:
-		st.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.StartedAt)}
+		st.State.Running = &corev1.ContainerStateRunning{StartedAt: apiTime(c.StartedAt)}
 	case runtime.ContainerExited:
 		t := &corev1.ContainerStateTerminated{
 			ExitCode: c.ExitCode, Reason: c.Reason, Message: c.Message,
-			StartedAt: metav1.NewTime(c.StartedAt), FinishedAt: metav1.NewTime(c.FinishedAt), ContainerID: id,
+			StartedAt: apiTime(c.StartedAt), FinishedAt: apiTime(c.FinishedAt), ContainerID: id,
 		}
 		st.State.Terminated = t
 	default:
 		st.State.Waiting = &corev1.ContainerStateWaiting{}
 	}
 	return st
+}
+
+// apiTime is t as the API keeps it: whole seconds (RFC 3339). The
+// runtime's nanoseconds would make every status computed differ from the
+// one the API returned, and the agent would send an empty patch on each
+// sync (upstream's status manager normalizes its times the same way).
+func apiTime(t time.Time) metav1.Time {
+	return metav1.NewTime(t.Truncate(time.Second))
 }
 
 // volumeMounts is the mount status upstream reports (recursive read-only

@@ -1,11 +1,13 @@
 package status
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff.dev/skiff/internal/agent/podsync"
@@ -246,5 +248,29 @@ func TestTransitionTimesAndTerminalPhaseStick(t *testing.T) {
 	p.Status.Phase = corev1.PodFailed
 	if s := Compute(in); s.Phase != corev1.PodFailed {
 		t.Errorf("a Failed pod went %s", s.Phase)
+	}
+}
+
+// A status must come back from the API (JSON, times in whole seconds)
+// equal to what was computed: the agent writes only when they differ.
+func TestStatusSurvivesTheAPIRoundTrip(t *testing.T) {
+	started := t0.Add(1234567 * time.Microsecond) // the runtime's precision
+	running := ctr("c1", "app", 0, runtime.ContainerRunning, 0)
+	running.StartedAt, running.CreatedAt = started, started
+	exited := ctr("c2", "side", 1, runtime.ContainerExited, 3)
+	exited.StartedAt, exited.FinishedAt = started, started.Add(1500*time.Millisecond)
+	p := pod(corev1.RestartPolicyAlways, nil, "app", "side")
+	st := Compute(Input{Pod: p, Sandboxes: readySandbox, RuntimeName: "containerd", Now: t0.Add(987 * time.Millisecond),
+		Containers: []*runtime.Container{running, exited}})
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back corev1.PodStatus
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !apiequality.Semantic.DeepEqual(st, back) {
+		t.Errorf("the status changed on its way through JSON:\ncomputed %s\nreturned %+v", b, back)
 	}
 }
