@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,7 +62,14 @@ func deploy(args []string) error {
 		return err
 	}
 	defer w.Stop()
+	pw, err := cs.CoreV1().Pods(*ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + *name})
+	if err != nil {
+		return err
+	}
+	defer pw.Stop()
+	cpu0 := processCPU(*pid)
 	start := time.Now()
+	phases := watchPhases(pw, start)
 	if _, err := deps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return err
 	}
@@ -70,11 +80,82 @@ func deploy(args []string) error {
 		got, ok := ev.Object.(*appsv1.Deployment)
 		if ok && got.Status.ReadyReplicas == int32(*replicas) {
 			fmt.Printf("deployment of %d replicas: all Ready in %v\n", *replicas, time.Since(start).Round(time.Millisecond))
+			p := phases()
+			fmt.Printf("last pod created at %v, bound at %v, Ready at %v\n", p.created, p.bound, p.ready)
 			if *pid > 0 {
+				fmt.Printf("server CPU time during the run: %.1f s\n", (processCPU(*pid) - cpu0).Seconds())
 				fmt.Printf("server peak RSS (VmHWM): %.1f MB\n", float64(processStatusKB(*pid, "VmHWM:"))/1024)
 			}
 			return nil
 		}
 	}
 	return fmt.Errorf("not all %d replicas Ready within %v", *replicas, *timeout)
+}
+
+// phaseTimes are when, since the Deployment's creation, the last of its
+// pods was created, bound to a node and became Ready.
+type phaseTimes struct{ created, bound, ready time.Duration }
+
+// watchPhases follows the pods' watch in the background; the function it
+// returns reads the times so far.
+func watchPhases(w watch.Interface, start time.Time) func() phaseTimes {
+	var mu sync.Mutex
+	var p phaseTimes
+	bound, ready := map[string]bool{}, map[string]bool{}
+	go func() {
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			at := time.Since(start).Round(time.Millisecond)
+			mu.Lock()
+			if ev.Type == watch.Added {
+				p.created = at
+			}
+			if pod.Spec.NodeName != "" && !bound[pod.Name] {
+				bound[pod.Name], p.bound = true, at
+			}
+			if podReady(pod) && !ready[pod.Name] {
+				ready[pod.Name], p.ready = true, at
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() phaseTimes {
+		mu.Lock()
+		defer mu.Unlock()
+		return p
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// processCPU is the user and system CPU time pid has used, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func processCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
