@@ -87,6 +87,9 @@ type ControllerManagerOptions struct {
 	// signer); ClusterSigningDuration caps their certificates (0: a year).
 	CA                     *pki.CA
 	ClusterSigningDuration time.Duration
+	// Pods is the pod informer shared with the scheduler (nil: the
+	// controllers' own).
+	Pods *sharedPods
 }
 
 // runControllerManager runs the controllers (ReplicaSet, Deployment,
@@ -146,6 +149,7 @@ func runControllerManager(ctx context.Context, cfg *rest.Config, opts Controller
 // factory and runs them until ctx ends.
 func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, opts ControllerManagerOptions, log *slog.Logger) error {
 	factory := newInformerFactory(client)
+	opts.Pods.attach(factory)
 	rs, err := replicaset.New(client, factory, recorder("replicaset-controller"), log.With("controller", "replicaset"))
 	if err != nil {
 		return fmt.Errorf("replicaset controller: %w", err)

@@ -42,7 +42,7 @@ func identityConfig(p *pki.ServerPKI, user string, groups ...string) (*rest.Conf
 
 // runControllers starts the controllers that run inside the server until
 // ctx ends.
-func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer) error {
+func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer, pods *sharedPods) error {
 	cfg, err := componentConfig(p, "system:kube-controller-manager")
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	}
 	factory := newInformerFactory(client)
 	log := slog.Default().With("component", "controller-manager")
-	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA}, log); err != nil {
+	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA, Pods: pods}, log); err != nil {
 		return err
 	}
 	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))

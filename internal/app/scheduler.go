@@ -15,9 +15,9 @@ import (
 
 // runScheduler starts the scheduler inside the server, as
 // system:kube-scheduler, scheduling only while this server holds the
-// kube-system/kube-scheduler Lease. It returns at once; the scheduler
-// stops when ctx ends.
-func runScheduler(ctx context.Context, p *pki.ServerPKI) error {
+// kube-system/kube-scheduler Lease. Its pod informer is a view of pods
+// (nil: its own). It returns at once; the scheduler stops when ctx ends.
+func runScheduler(ctx context.Context, p *pki.ServerPKI, pods *sharedPods) error {
 	// Upstream's identity, bound to the system:kube-scheduler and
 	// system:volume-scheduler roles.
 	cfg, err := identityConfig(p, "system:kube-scheduler")
@@ -35,6 +35,7 @@ func runScheduler(ctx context.Context, p *pki.ServerPKI) error {
 		log.Info("leading", "identity", identity)
 		// A fresh informer factory per term: a lost lease stops both.
 		factory := newInformerFactory(client)
+		pods.attach(factory)
 		s := scheduler.New(client, factory, scheduler.Options{Log: log})
 		factory.Start(ctx.Done())
 		s.Run(ctx)

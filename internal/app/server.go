@@ -182,8 +182,14 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		_ = httpSrv.Close()
 		return fmt.Errorf("start admission: %w", err)
 	}
+	// One pod cache for the scheduler and the controllers.
+	pods, err := newSharedPods(sctx, p)
+	if err != nil {
+		_ = httpSrv.Close()
+		return err
+	}
 	if !opts.DisableControllerManager {
-		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer); err != nil {
+		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer, pods); err != nil {
 			return fmt.Errorf("start controllers: %w", err)
 		}
 	}
@@ -193,7 +199,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	defer waitAgents()
 	defer cancel()
 	if !opts.DisableScheduler {
-		if err := runScheduler(sctx, p); err != nil {
+		if err := runScheduler(sctx, p, pods); err != nil {
 			return fmt.Errorf("start scheduler: %w", err)
 		}
 	}
