@@ -78,6 +78,7 @@ func newServerCommand() *cobra.Command {
 	addImageGCFlags(f, &opts.ImageGC)
 	f.StringSliceVar(&opts.Admission.EnablePlugins, "enable-admission-plugins", nil, "admission plug-ins to enable besides the default ones; on by default: "+strings.Join(app.AdmissionPlugins, ", ")+" (the order is fixed)")
 	f.StringSliceVar(&opts.Admission.DisablePlugins, "disable-admission-plugins", nil, "admission plug-ins to turn off, of the default ones")
+	f.StringVar(&opts.Admission.ConfigFile, "admission-control-config-file", "", "file with an AdmissionConfiguration (apiserver.config.k8s.io/v1) configuring the PodSecurity and EventRateLimit plug-ins")
 	f.Int64Var(&opts.Admission.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration DefaultTolerationSeconds gives pods that have none")
 	f.Int64Var(&opts.Admission.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration DefaultTolerationSeconds gives pods that have none")
 	f.StringVar(&opts.ServiceAccounts.Issuer, "service-account-issuer", serviceaccount.DefaultIssuer, "iss of the service account tokens the server issues (an https URL for OIDC discovery)")

@@ -22,6 +22,7 @@ import (
 
 	"skiff.dev/skiff/internal/admission"
 	"skiff.dev/skiff/internal/admission/certificates"
+	admissionconfig "skiff.dev/skiff/internal/admission/config"
 	"skiff.dev/skiff/internal/admission/defaultstorageclass"
 	"skiff.dev/skiff/internal/admission/defaulttolerationseconds"
 	"skiff.dev/skiff/internal/admission/denyserviceexternalips"
@@ -52,6 +53,53 @@ type AdmissionOptions struct {
 	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are
 	// DefaultTolerationSeconds' bounds; 0 means upstream's 300.
 	NotReadyTolerationSeconds, UnreachableTolerationSeconds int64
+	// ConfigFile is upstream's --admission-control-config-file: an
+	// AdmissionConfiguration configuring PodSecurity and EventRateLimit.
+	// Empty: Skiff's defaults (podsecurity.DefaultConfig,
+	// eventratelimit.DefaultLimits).
+	ConfigFile string
+}
+
+// pluginSettings are the plug-ins' settings after the configuration file.
+type pluginSettings struct {
+	podSecurity podsecurity.Config
+	eventLimits []eventratelimit.Limit
+	// ignored are the plug-ins the file configures that take no
+	// settings.
+	ignored []string
+}
+
+// loadPluginSettings reads opts.ConfigFile over Skiff's defaults. An
+// unreadable or malformed file, an unknown plug-in or a bad plug-in
+// configuration is an error: the server must not start with settings
+// other than those asked for.
+func loadPluginSettings(opts AdmissionOptions) (pluginSettings, error) {
+	ps := pluginSettings{podSecurity: podsecurity.DefaultConfig(), eventLimits: eventratelimit.DefaultLimits()}
+	if opts.ConfigFile == "" {
+		return ps, nil
+	}
+	f, err := admissionconfig.Load(opts.ConfigFile, AdmissionPlugins)
+	if err != nil {
+		return ps, err
+	}
+	for _, name := range f.Names() {
+		doc, _ := f.Plugin(name)
+		source := fmt.Sprintf("%s (plug-in %s)", f.Path, name)
+		switch name {
+		case podsecurity.PluginName:
+			if ps.podSecurity, err = podsecurity.ParseConfig(source, doc); err != nil {
+				return ps, err
+			}
+		case eventratelimit.Name:
+			if ps.eventLimits, err = eventratelimit.ParseConfig(source, doc); err != nil {
+				return ps, err
+			}
+		default:
+			// Upstream's plug-ins without settings ignore theirs too.
+			ps.ignored = append(ps.ignored, name)
+		}
+	}
+	return ps, nil
 }
 
 // AdmissionPlugins are the plug-ins Skiff has, in the chain's order, all
@@ -223,7 +271,14 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 	if unreachable == 0 {
 		unreachable = defaulttolerationseconds.DefaultSeconds
 	}
-	events, err := eventratelimit.New(eventratelimit.DefaultLimits(), nil)
+	settings, err := loadPluginSettings(opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range settings.ignored {
+		slog.Warn("admission plug-in takes no configuration; its entry is ignored", "plugin", name, "file", opts.ConfigFile)
+	}
+	events, err := eventratelimit.New(settings.eventLimits, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +294,7 @@ func newAdmission(caches *admissionCaches, opts AdmissionOptions) (*admission.Ch
 		priority.Name:                       priority.Plugin{Classes: &caches.priorityClasses},
 		defaulttolerationseconds.Name:       defaulttolerationseconds.Plugin{NotReadySeconds: notReady, UnreachableSeconds: unreachable},
 		defaultstorageclass.Name:            defaultstorageclass.Plugin{StorageClasses: &caches.storageClasses},
-		podsecurity.PluginName:              podsecurity.New(podsecurity.DefaultConfig(), &caches.podSecurity),
+		podsecurity.PluginName:              podsecurity.New(settings.podSecurity, &caches.podSecurity),
 		certificates.ApprovalName:           certificates.Approval{Authorizer: caches.authorizer},
 		certificates.SigningName:            certificates.Signing{Authorizer: caches.authorizer},
 		certificates.SubjectRestrictionName: certificates.SubjectRestriction{},

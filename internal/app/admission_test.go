@@ -32,12 +32,18 @@ func startAdmissionServer(t *testing.T) (kubernetes.Interface, *admissionCaches)
 // the default plug-ins) into a test server, reading caches, as RunServer
 // does.
 func withAdmission(caches *admissionCaches) testserver.Option {
+	return withAdmissionOptions(caches, AdmissionOptions{})
+}
+
+// withAdmissionOptions is withAdmission with skiff server's admission
+// flags.
+func withAdmissionOptions(caches *admissionCaches, opts AdmissionOptions) testserver.Option {
 	return func(t testing.TB, s *testserver.Setup) {
 		if caches.authorizer == nil {
 			// The test server's authorizer, whichever option sets it.
 			caches.authorizer = setupAuthorizer{s}
 		}
-		chain, err := newAdmission(caches, AdmissionOptions{})
+		chain, err := newAdmission(caches, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	agentserver "skiff.dev/skiff/internal/agent/server"
 
+	"skiff.dev/skiff/internal/admission/eventratelimit"
 	"skiff.dev/skiff/internal/admission/podsecurity"
 	"skiff.dev/skiff/internal/agent/images"
 	"skiff.dev/skiff/internal/apiserver"
@@ -345,8 +346,16 @@ func effectiveConfig(opts ServerOptions, p *pki.ServerPKI, tlsCfg *tls.Config, a
 				c.AdmissionPlugins = append(c.AdmissionPlugins, n)
 			}
 		}
+		c.AdmissionControlConfigFile = opts.Admission.ConfigFile
+		// The server did not start if the file does not load.
+		settings, _ := loadPluginSettings(opts.Admission)
 		if on[podsecurity.PluginName] {
-			c.PodSecurityDefaultEnforce = string(podsecurity.DefaultConfig().Defaults.Enforce.Level)
+			c.PodSecurityDefaultEnforce = string(settings.podSecurity.Defaults.Enforce.Level)
+		}
+		if on[eventratelimit.Name] {
+			for _, l := range settings.eventLimits {
+				c.EventRateLimits = append(c.EventRateLimits, fmt.Sprintf("%s qps=%d burst=%d", l.Type, l.QPS, l.Burst))
+			}
 		}
 	}
 	return c

@@ -38,6 +38,19 @@ func pluginOn(name string) func(*Env, *ServerConfig) Result {
 	}
 }
 
+// eventRateLimit is 1.2.9: the plug-in is on, and where its limits come
+// from (CIS asks for them in the admission control configuration file).
+func eventRateLimit(e *Env, c *ServerConfig) Result {
+	if r := pluginOn("EventRateLimit")(e, c); r.Status != Pass {
+		return r
+	}
+	from := "Skiff's defaults (no --admission-control-config-file)"
+	if c.AdmissionControlConfigFile != "" {
+		from = "--admission-control-config-file " + c.AdmissionControlConfigFile
+	}
+	return pass("EventRateLimit is in the admission chain; limits %s from %s", strings.Join(c.EventRateLimits, ", "), from)
+}
+
 func authzMode(name string) func(*Env, *ServerConfig) Result {
 	return func(_ *Env, c *ServerConfig) Result {
 		if slices.Contains(c.AuthorizationModes, name) {
@@ -154,8 +167,9 @@ func apiServerChecks() []Check {
 			Remediation: "RBAC is always on in skiff server; if it is missing, report a bug",
 			Run:         withConfig(authzMode("RBAC"))},
 		{ID: "1.2.9", Text: "Ensure that the admission control plugin EventRateLimit is set (Manual)",
-			Remediation: "skiff server without --disable-admission-plugins=EventRateLimit (it is on by default)",
-			Run:         withConfig(pluginOn("EventRateLimit"))},
+			Remediation: "skiff server without --disable-admission-plugins=EventRateLimit (it is on by default, with Skiff's limits); " +
+				"set the limits in the file of --admission-control-config-file (an AdmissionConfiguration with an EventRateLimit entry)",
+			Run: withConfig(eventRateLimit)},
 		{ID: "1.2.10", Text: "Ensure that the admission control plugin AlwaysAdmit is not set (Automated)", Scored: true,
 			Remediation: "Skiff has no AlwaysAdmit plug-in",
 			Run: withConfig(func(_ *Env, c *ServerConfig) Result {

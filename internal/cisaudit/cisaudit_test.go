@@ -463,3 +463,20 @@ func TestProbeNode(t *testing.T) {
 		})
 	}
 }
+
+// TestEventRateLimitEvidence: 1.2.9 says which limits are in effect and
+// whether they come from --admission-control-config-file, where CIS asks
+// for them.
+func TestEventRateLimitEvidence(t *testing.T) {
+	env := defaultEnv()
+	env.Config.EventRateLimits = []string{"Server qps=100 burst=1000"}
+	f := findings(t, env, "1.2.9")["1.2.9"]
+	if f.Status != Pass || !strings.Contains(f.Evidence, "Server qps=100 burst=1000 from Skiff's defaults (no --admission-control-config-file)") {
+		t.Errorf("default: 1.2.9 = %s (%s)", f.Status, f.Evidence)
+	}
+	env.Config.AdmissionControlConfigFile = "/etc/skiff/admission.yaml"
+	f = findings(t, env, "1.2.9")["1.2.9"]
+	if f.Status != Pass || !strings.Contains(f.Evidence, "from --admission-control-config-file /etc/skiff/admission.yaml") {
+		t.Errorf("with the file: 1.2.9 = %s (%s)", f.Status, f.Evidence)
+	}
+}

@@ -32,6 +32,12 @@ type ServerConfig struct {
 	// PodSecurityDefaultEnforce is the PodSecurity plug-in's enforce level
 	// for namespaces without a label ("" if the plug-in is off).
 	PodSecurityDefaultEnforce string `json:"podSecurityDefaultEnforce,omitempty"`
+	// AdmissionControlConfigFile is --admission-control-config-file ("":
+	// Skiff's default plug-in settings).
+	AdmissionControlConfigFile string `json:"admissionControlConfigFile,omitempty"`
+	// EventRateLimits are EventRateLimit's limits in effect, e.g.
+	// "Namespace qps=50 burst=500" (none if the plug-in is off).
+	EventRateLimits []string `json:"eventRateLimits,omitempty"`
 	// Profiling is whether /debug/pprof is served.
 	Profiling bool `json:"profiling"`
 

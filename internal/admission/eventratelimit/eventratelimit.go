@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/lru"
+	"sigs.k8s.io/yaml"
 
 	"skiff.dev/skiff/internal/admission"
 )
@@ -178,4 +179,60 @@ func (b *bucket) take(now time.Time, l Limit) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// fileConfig is upstream's eventratelimit.admission.k8s.io/v1alpha1
+// Configuration.
+type fileConfig struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Limits     []struct {
+		Type      LimitType `json:"type"`
+		QPS       int32     `json:"qps"`
+		Burst     int32     `json:"burst"`
+		CacheSize int32     `json:"cacheSize"`
+	} `json:"limits"`
+}
+
+// ParseConfig reads the limits of an
+// eventratelimit.admission.k8s.io/v1alpha1 Configuration (YAML or JSON),
+// as found in an AdmissionConfiguration; source names it in errors. It
+// checks what upstream's validation does: at least one limit, each of a
+// known type with qps and burst above 0 and a cacheSize not below 0 (0:
+// upstream's default 4096).
+func ParseConfig(source string, data []byte) ([]Limit, error) {
+	var fc fileConfig
+	if err := yaml.UnmarshalStrict(data, &fc); err != nil {
+		return nil, fmt.Errorf("event rate limit configuration %s: %w", source, err)
+	}
+	if fc.Kind != "Configuration" || fc.APIVersion != "eventratelimit.admission.k8s.io/v1alpha1" {
+		return nil, fmt.Errorf("event rate limit configuration %s: kind %q, apiVersion %q: want an eventratelimit.admission.k8s.io/v1alpha1 Configuration", source, fc.Kind, fc.APIVersion)
+	}
+	var errs []string
+	if len(fc.Limits) == 0 {
+		errs = append(errs, "limits: Invalid value: must not be empty")
+	}
+	limits := make([]Limit, 0, len(fc.Limits))
+	for i, l := range fc.Limits {
+		at := fmt.Sprintf("limits[%d]", i)
+		switch l.Type {
+		case Server, Namespace, User, SourceAndObject:
+		default:
+			errs = append(errs, fmt.Sprintf("%s.type: Unsupported value: %q: supported values: %q, %q, %q, %q", at, l.Type, Namespace, Server, SourceAndObject, User))
+		}
+		if l.QPS <= 0 {
+			errs = append(errs, fmt.Sprintf("%s.qps: Invalid value: %d: must be positive", at, l.QPS))
+		}
+		if l.Burst <= 0 {
+			errs = append(errs, fmt.Sprintf("%s.burst: Invalid value: %d: must be positive", at, l.Burst))
+		}
+		if l.CacheSize < 0 {
+			errs = append(errs, fmt.Sprintf("%s.cacheSize: Invalid value: %d: must not be negative", at, l.CacheSize))
+		}
+		limits = append(limits, Limit{Type: l.Type, QPS: l.QPS, Burst: l.Burst, CacheSize: l.CacheSize})
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("event rate limit configuration %s: %s", source, strings.Join(errs, "; "))
+	}
+	return limits, nil
 }

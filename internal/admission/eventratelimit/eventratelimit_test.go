@@ -3,6 +3,8 @@ package eventratelimit
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +129,45 @@ func TestNewRefusesBadLimits(t *testing.T) {
 		if _, err := New([]Limit{l}, nil); err == nil {
 			t.Errorf("%+v accepted", l)
 		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	const head = "apiVersion: eventratelimit.admission.k8s.io/v1alpha1\nkind: Configuration\n"
+	for _, tc := range []struct {
+		name, body string
+		want       []Limit
+		err        string
+	}{
+		{name: "all types", body: head + `limits:
+- {type: Server, qps: 5000, burst: 20000}
+- {type: Namespace, qps: 50, burst: 100, cacheSize: 2000}
+- {type: User, qps: 10, burst: 50}
+- {type: SourceAndObject, qps: 1, burst: 5}
+`, want: []Limit{{Server, 5000, 20000, 0}, {Namespace, 50, 100, 2000}, {User, 10, 50, 0}, {SourceAndObject, 1, 5, 0}}},
+		{name: "JSON", body: `{"apiVersion":"eventratelimit.admission.k8s.io/v1alpha1","kind":"Configuration","limits":[{"type":"User","qps":1,"burst":2}]}`,
+			want: []Limit{{User, 1, 2, 0}}},
+		{name: "no limits", body: head + "limits: []\n", err: "limits: Invalid value: must not be empty"},
+		{name: "bad type", body: head + "limits: [{type: Pod, qps: 1, burst: 1}]\n", err: `limits[0].type: Unsupported value: "Pod"`},
+		{name: "zero qps and burst", body: head + "limits: [{type: User}]\n", err: "limits[0].qps: Invalid value: 0: must be positive; limits[0].burst: Invalid value: 0: must be positive"},
+		{name: "negative cache", body: head + "limits: [{type: User, qps: 1, burst: 1, cacheSize: -1}]\n", err: "limits[0].cacheSize: Invalid value: -1: must not be negative"},
+		{name: "unknown field", body: head + "limits: [{type: User, qps: 1, burst: 1, rate: 3}]\n", err: `unknown field "rate"`},
+		{name: "wrong kind", body: "apiVersion: v1\nkind: ConfigMap\n", err: "want an eventratelimit.admission.k8s.io/v1alpha1 Configuration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseConfig(tc.name, []byte(tc.body))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("limits = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

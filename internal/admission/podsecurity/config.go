@@ -2,8 +2,6 @@ package podsecurity
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -31,66 +29,13 @@ type fileConfig struct {
 	} `json:"exemptions"`
 }
 
-// admissionConfig is upstream's AdmissionConfiguration
-// (apiserver.config.k8s.io/v1): per plug-in, an embedded configuration
-// or the path of a file holding it (relative to the file).
-type admissionConfig struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Plugins    []struct {
-		Name          string         `json:"name"`
-		Path          string         `json:"path"`
-		Configuration map[string]any `json:"configuration"`
-	} `json:"plugins"`
-}
-
-// LoadConfigFile reads the PodSecurity configuration from a file that is
-// either an AdmissionConfiguration (as upstream's
-// --admission-control-config-file; its PodSecurity entry is used) or a
-// PodSecurityConfiguration itself. Fields the file leaves out keep
-// DefaultConfig's values, so a file that only lists exemptions keeps
-// enforce=baseline, warn=restricted. A file without a PodSecurity entry
-// yields DefaultConfig.
-func LoadConfigFile(path string) (Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("pod security configuration: %w", err)
-	}
-	var head struct{ Kind string }
-	if err := yaml.Unmarshal(data, &head); err != nil {
-		return Config{}, fmt.Errorf("pod security configuration %s: %w", path, err)
-	}
-	if head.Kind != "AdmissionConfiguration" {
-		return parseConfig(path, data)
-	}
-	var ac admissionConfig
-	if err := yaml.UnmarshalStrict(data, &ac); err != nil {
-		return Config{}, fmt.Errorf("admission configuration %s: %w", path, err)
-	}
-	for _, p := range ac.Plugins {
-		if p.Name != PluginName {
-			continue
-		}
-		switch {
-		case p.Configuration != nil:
-			embedded, err := yaml.Marshal(p.Configuration)
-			if err != nil {
-				return Config{}, err
-			}
-			return parseConfig(path, embedded)
-		case p.Path != "":
-			file := p.Path
-			if !filepath.IsAbs(file) {
-				file = filepath.Join(filepath.Dir(path), file)
-			}
-			return LoadConfigFile(file)
-		}
-	}
-	return DefaultConfig(), nil
-}
-
-// parseConfig reads a PodSecurityConfiguration over DefaultConfig.
-func parseConfig(source string, data []byte) (Config, error) {
+// ParseConfig reads a PodSecurityConfiguration
+// (pod-security.admission.config.k8s.io/v1, also v1beta1 and v1alpha1),
+// YAML or JSON, as found in an AdmissionConfiguration (see package
+// admission/config); source names it in errors. Fields the document
+// leaves out keep DefaultConfig's values, so a document that only lists
+// exemptions keeps enforce=baseline, warn=restricted.
+func ParseConfig(source string, data []byte) (Config, error) {
 	var fc fileConfig
 	if err := yaml.UnmarshalStrict(data, &fc); err != nil {
 		return Config{}, fmt.Errorf("pod security configuration %s: %w", source, err)
