@@ -71,6 +71,17 @@ type Config struct {
 	// match), after authentication and authorization: the service
 	// account issuer's OIDC discovery documents.
 	NonResourceHandlers map[string]http.Handler
+	// HealthChecks are named checks of /healthz, /livez and /readyz
+	// (upstream's healthz.HealthChecker): /<endpoint>/<name> runs one, and
+	// the endpoint fails when any fails.
+	HealthChecks []HealthCheck
+}
+
+// HealthCheck is one named health check; Check must be safe for
+// concurrent use and bounded in time.
+type HealthCheck struct {
+	Name  string
+	Check func(*http.Request) error
 }
 
 // Server is the API server's HTTP handler.
@@ -333,6 +344,41 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	endpoint, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	for _, c := range s.cfg.HealthChecks {
+		if c.Name == name {
+			if err := c.Check(r); err != nil {
+				writeRaw(w, http.StatusInternalServerError, "text/plain; charset=utf-8", fmt.Appendf(nil, "internal server error: %v\n", err))
+				return
+			}
+			writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
+			return
+		}
+	}
+	if name == "" && len(s.cfg.HealthChecks) > 0 {
+		// Upstream's listing: every check's result, reasons withheld.
+		var b strings.Builder
+		failed := false
+		b.WriteString("[+]ping ok\n")
+		for _, c := range s.cfg.HealthChecks {
+			if err := c.Check(r); err != nil {
+				failed = true
+				fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.Name)
+			} else {
+				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
+			}
+		}
+		if failed {
+			fmt.Fprintf(&b, "%s check failed\n", endpoint)
+			writeRaw(w, http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(b.String()))
+			return
+		}
+		if _, verbose := r.URL.Query()["verbose"]; verbose && endpoint != "readyz" {
+			fmt.Fprintf(&b, "%s check passed\n", endpoint)
+			writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte(b.String()))
+			return
+		}
+	}
 	if strings.HasPrefix(r.URL.Path, "/readyz") {
 		select {
 		case <-s.ready:

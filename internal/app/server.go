@@ -99,9 +99,11 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 	defer store.Close()
 	// Secrets are encrypted before they reach the store, and the
 	// configuration file is followed for key rotation.
-	if store, err = encryption.Wrap(ctx, store, opts.DataDir, opts.EncryptionProviderConfig); err != nil {
+	encStore, err := encryption.Wrap(ctx, store, opts.DataDir, opts.EncryptionProviderConfig)
+	if err != nil {
 		return err
 	}
+	store = encStore
 
 	kubeletTLS, err := kubeletClientTLS(p)
 	if err != nil {
@@ -134,6 +136,10 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		SecurePort:          opts.SecurePort,
 		KubeletClientTLS:    kubeletTLS,
 		NonResourceHandlers: saw.discovery,
+		// Upstream's kms-providers check (a no-op without kms providers).
+		HealthChecks: []apiserver.HealthCheck{{Name: "kms-providers", Check: func(r *http.Request) error {
+			return encStore.Transformers().CheckKMS(r.Context())
+		}}},
 	})
 	if err != nil {
 		return err

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff.dev/skiff/internal/storage"
@@ -60,6 +62,26 @@ resources:
 	if enc, dec, _ := plugin.Calls(); enc != 1 || dec != 0 {
 		t.Fatalf("plugin calls for 3 writes and reads: %d Encrypt, %d Decrypt; want 1, 0", enc, dec)
 	}
+	health := func(s *server, path string) (int, string) {
+		var code int
+		p, query, _ := strings.Cut(path, "?")
+		req := s.client.CoreV1().RESTClient().Get().AbsPath(p)
+		if query != "" {
+			req = req.Param(query, "")
+		}
+		body, err := req.Do(ctx).StatusCode(&code).Raw()
+		// client-go turns a plain-text 500 into a Status error.
+		if st, ok := err.(apierrors.APIStatus); ok && code == 0 {
+			return int(st.Status().Code), err.Error()
+		}
+		return code, string(body)
+	}
+	if code, body := health(s, "/healthz/kms-providers"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz/kms-providers: %d %q", code, body)
+	}
+	if code, body := health(s, "/livez?verbose"); code != 200 || !strings.Contains(body, "[+]kms-providers ok") {
+		t.Fatalf("/livez?verbose: %d %q", code, body)
+	}
 	// Rotate with kms first makes no key and leaves the file alone: it
 	// rewrites the Secrets with the current data key.
 	res, err := encryption.Rotate(ctx, encryption.RotateOptions{DataDir: dir, Client: s.client, Timeout: 30 * time.Second})
@@ -98,6 +120,27 @@ resources:
 	}
 	if _, dec, _ := plugin.Calls(); dec != 1 {
 		t.Fatalf("Decrypt calls after restart: %d, want 1", dec)
+	}
+
+	// A server whose plugin is down (here: on another, empty data
+	// directory) reports it.
+	down, err := kmstest.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	down.Stop()
+	downDir := t.TempDir()
+	downCfg := filepath.Join(downDir, "encryption.yaml")
+	if err := os.WriteFile(downCfg, []byte(strings.ReplaceAll(cfg, plugin.Endpoint, down.Endpoint)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sd := startServerWith(t, downDir, downCfg)
+	if code, body := health(sd, "/healthz/kms-providers"); code != 500 || !strings.Contains(body, "kms-provider-0") {
+		t.Fatalf("/healthz/kms-providers with the plugin down: %d %q", code, body)
+	}
+	if code, body := health(sd, "/readyz"); code != 500 || !strings.Contains(body, "[-]kms-providers failed") {
+		t.Fatalf("/readyz with the plugin down: %d %q", code, body)
 	}
 
 	// With the plugin gone, Secrets whose seed is cached still read.

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -77,6 +78,9 @@ func startServerWith(t *testing.T, dir, cfgPath string) *server {
 		Store: st, Resources: builtin.Resources(), SecurePort: 6443,
 		Authenticator: authn.NewX509Authenticator(ca.Pool()),
 		Authorizer:    authz.Union{authz.Superusers{Group: "system:masters"}},
+		HealthChecks: []apiserver.HealthCheck{{Name: "kms-providers", Check: func(r *http.Request) error {
+			return st.Transformers().CheckKMS(r.Context())
+		}}},
 	})
 	if err != nil {
 		t.Fatal(err)
