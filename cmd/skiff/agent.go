@@ -57,6 +57,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this node (default: a /24 of 10.42.0.0/16 not held by another node)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this node's pod network (default: skiff0)")
 	addImageGCFlags(f, &opts.ImageGC)
+	f.Int64Var(&opts.PodMaxPids, "pod-max-pids", app.DefaultPodMaxPids, "most processes (and threads) a pod may run, its cgroup's pids.max (kubelet's podPidsLimit); -1: no limit")
 	// Until bootstrap tokens, the agent's serving certificate comes from
 	// the cluster CA (the server's data directory, or a copy of its
 	// tls/ca.crt and tls/ca.key) or from files signed by it.

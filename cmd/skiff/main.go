@@ -76,6 +76,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "pod network of this machine's node (default: a /24 of 10.42.0.0/16)")
 	f.StringVar(&opts.BridgeName, "cni-bridge", "", "Linux bridge of this machine's pod network (default: skiff0)")
 	addImageGCFlags(f, &opts.ImageGC)
+	f.Int64Var(&opts.PodMaxPids, "pod-max-pids", app.DefaultPodMaxPids, "most processes (and threads) a pod of this machine's node may run, its cgroup's pids.max (kubelet's podPidsLimit); -1: no limit")
 	f.StringSliceVar(&opts.Admission.EnablePlugins, "enable-admission-plugins", nil, "admission plug-ins to enable besides the default ones; on by default: "+strings.Join(app.AdmissionPlugins, ", ")+" (the order is fixed)")
 	f.StringSliceVar(&opts.Admission.DisablePlugins, "disable-admission-plugins", nil, "admission plug-ins to turn off, of the default ones")
 	f.StringVar(&opts.Admission.ConfigFile, "admission-control-config-file", "", "file with an AdmissionConfiguration (apiserver.config.k8s.io/v1) configuring the PodSecurity and EventRateLimit plug-ins")

@@ -83,6 +83,12 @@ type Config struct {
 	NodeStatusCheck  time.Duration // 10 s: status is computed and posted if changed
 	RelistPeriod     time.Duration // 1 s: how often the runtime is polled for container changes
 	PodResyncPeriod  time.Duration // 10 s: each pod is synced at least this often (volumes refreshed as often)
+	// Cgroups keeps the pods' cgroups (a cgroups.Manager); nil: pods get
+	// none (simulated nodes, machines without usable cgroups).
+	Cgroups PodCgroups
+	// PodPidsLimit is each pod's PID limit, the pids.max of its cgroup
+	// (kubelet's podPidsLimit); 0 or less: unlimited. Needs Cgroups.
+	PodPidsLimit int64
 	// DisableProbes makes every container started and ready once running
 	// and never restarts one for a probe: for hollow nodes, whose pod IPs
 	// reach nothing, so that httpGet/tcpSocket/grpc probes would fail.
@@ -136,6 +142,7 @@ type Agent struct {
 	probes   *probes.Manager
 	statuses *statusCache  // the last status computed per pod, for probes
 	started  chan struct{} // closed at the end of start-up
+	cgroups  PodCgroups    // nil: no pod cgroups
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -176,7 +183,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a := &Agent{
-		cfg: cfg, client: cfg.Client, rt: cfg.Runtime, clock: cfg.Clock,
+		cfg: cfg, client: cfg.Client, rt: cfg.Runtime, clock: cfg.Clock, cgroups: cfg.Cgroups,
 		log:     cfg.Log.With("component", "agent", "node", cfg.NodeName),
 		workers: map[types.UID]*podWorker{},
 	}
@@ -234,6 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("node registered", "podCIDR", a.podCIDR, "ip", a.hostIPs, "runtime", a.runtimeName)
 	a.sources = &apiSources{ctx: ctx, client: a.client}
+	a.initCgroups()
 	if a.cfg.DataDir != "" {
 		_, allocatable := a.machine.capacity()
 		a.tokens = tokens.New(tokens.FromClient(a.client), a.clock, a.log)

@@ -76,7 +76,7 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32, withDNS bool) (*r
 	cfg := &runtime.SandboxConfig{
 		Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Attempt: attempt,
 		Hostname: hostname, LogDir: a.logDir(pod), Labels: labels, Annotations: pod.Annotations,
-		Ports: podconfig.PortMappings(pod),
+		Ports: podconfig.PortMappings(pod), CgroupParent: a.podCgroupParent(pod),
 	}
 	podconfig.SandboxSecurity(pod, cfg)
 	if withDNS {
@@ -109,6 +109,9 @@ func (a *Agent) createSandbox(ctx context.Context, pod *corev1.Pod, cfg *runtime
 		if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 			return "", fmt.Errorf("create log directory: %w", err)
 		}
+	}
+	if err := a.ensurePodCgroup(pod); err != nil {
+		return "", err
 	}
 	id, err := a.rt.RunSandbox(ctx, cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
+	"skiff.dev/skiff/internal/agent/cgroups"
 	"skiff.dev/skiff/internal/agent/podconfig"
 	"skiff.dev/skiff/internal/agent/podsync"
 	"skiff.dev/skiff/internal/agent/runtime"
@@ -99,7 +101,9 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		// stop and remove whatever is left.
 		a.probes.RemovePod(w.uid)
 		a.statuses.delete(w.uid)
-		w.cleanup(ctx, sbs, cs)
+		if !w.cleanup(ctx, sbs, cs) {
+			return 5 * time.Second, false
+		}
 		return 0, true
 	}
 	now := a.clock.Now()
@@ -227,8 +231,10 @@ func (w *podWorker) pullRetry(pod *corev1.Pod, s podsync.Start) time.Duration {
 }
 
 // cleanup stops and removes what the runtime has of a pod the API no
-// longer has.
-func (w *podWorker) cleanup(ctx context.Context, sbs []*runtime.Sandbox, cs []*runtime.Container) {
+// longer has, then its cgroup and volumes. It reports false while the
+// cgroup still holds a process: the pod's directory is kept until then,
+// so that a restarted agent still finds the pod.
+func (w *podWorker) cleanup(ctx context.Context, sbs []*runtime.Sandbox, cs []*runtime.Container) bool {
 	a := w.a
 	var wg sync.WaitGroup
 	for _, c := range cs {
@@ -254,7 +260,12 @@ func (w *podWorker) cleanup(ctx context.Context, sbs []*runtime.Sandbox, cs []*r
 			a.log.Warn("remove orphaned sandbox", "id", s.ID, "err", err)
 		}
 	}
+	if err := a.removePodCgroup(w.uid); errors.Is(err, cgroups.ErrBusy) {
+		a.log.Debug("pod cgroup busy", "pod", w.uid, "err", err)
+		return false
+	}
 	a.tearDownVolumes(w.uid)
+	return true
 }
 
 // killPod stops every live container of the pod in parallel, each with

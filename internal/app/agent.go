@@ -19,9 +19,11 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/agent"
+	"skiff.dev/skiff/internal/agent/cgroups"
 	"skiff.dev/skiff/internal/agent/containerd"
 	"skiff.dev/skiff/internal/agent/images"
 	"skiff.dev/skiff/internal/agent/pause"
+	"skiff.dev/skiff/internal/agent/podconfig"
 	agentruntime "skiff.dev/skiff/internal/agent/runtime"
 	"skiff.dev/skiff/internal/agent/runtime/fake"
 	agentserver "skiff.dev/skiff/internal/agent/server"
@@ -56,6 +58,9 @@ type AgentOptions struct {
 	BridgeName string
 	// ImageGC is the local node's image garbage collection policy.
 	ImageGC images.Policy
+	// PodMaxPids is the local node's pod PID limit (kubelet's
+	// podPidsLimit); 0: podconfig.DefaultPodPidsLimit; negative: none.
+	PodMaxPids int64
 	// Serving is the local node's HTTPS identity, without which the API
 	// server cannot reach it for logs, exec, attach and port-forward.
 	Serving ServingIdentity
@@ -234,11 +239,18 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	} else if len(names) > 0 {
 		log.Info("imported images", "images", names)
 	}
-	a, err := agent.New(agent.Config{
+	acfg := agent.Config{
 		NodeName: opts.NodeName, Client: client, Runtime: rt, DataDir: agentDir,
 		NodeIP: nodeIP, PodCIDR: cidr.String(), Log: slog.Default(),
 		ImageGC: opts.ImageGC, PinnedImages: []string{pause.Image},
-	})
+		PodPidsLimit: EffectivePodMaxPids(opts.PodMaxPids),
+	}
+	if cg, err := podCgroups(); err != nil {
+		log.Warn("pods run without pod cgroups (no pod PID limit)", "err", err)
+	} else {
+		acfg.Cgroups = cg
+	}
+	a, err := agent.New(acfg)
 	if err != nil {
 		return err
 	}
@@ -261,6 +273,33 @@ func runLocalNode(ctx context.Context, opts AgentOptions, nodeConfig NodeConfigF
 	})
 	log.Info("node server listening", "address", ln.Addr().String())
 	return a.Run(ctx)
+}
+
+// DefaultPodMaxPids is --pod-max-pids' default (see
+// podconfig.DefaultPodPidsLimit for why a limit, and why this one).
+const DefaultPodMaxPids = podconfig.DefaultPodPidsLimit
+
+// EffectivePodMaxPids is the pod PID limit the local node applies for
+// --pod-max-pids: podconfig.DefaultPodPidsLimit for 0, -1 (none) for any
+// negative value.
+func EffectivePodMaxPids(flag int64) int64 {
+	switch {
+	case flag == 0:
+		return podconfig.DefaultPodPidsLimit
+	case flag < 0:
+		return -1
+	}
+	return flag
+}
+
+// podCgroups manages the local node's pod cgroups under /kubepods, on the
+// machine's cgroup v1 or v2 hierarchy.
+func podCgroups() (*cgroups.Manager, error) {
+	layout, err := cgroups.Detect()
+	if err != nil {
+		return nil, err
+	}
+	return cgroups.New(layout, "/")
 }
 
 // nodeServer is the local node's HTTPS server, with a certificate for
@@ -418,7 +457,8 @@ func startServerAgents(ctx context.Context, p *pki.ServerPKI, opts ServerOptions
 		DataDir: opts.DataDir, NodeName: opts.NodeName, ContainerRuntimeEndpoint: opts.ContainerRuntimeEndpoint,
 		Simulate: opts.SimulateNodes, NoLocalNode: opts.DisableAgent,
 		NodeIP: opts.NodeIP, PodCIDR: opts.PodCIDR, BridgeName: opts.BridgeName, ImageGC: opts.ImageGC,
-		Serving: ServingIdentity{CA: p.CA},
+		PodMaxPids: opts.PodMaxPids,
+		Serving:    ServingIdentity{CA: p.CA},
 	}
 	done := make(chan struct{})
 	go func() {

@@ -60,6 +60,7 @@ type ServerOptions struct {
 	NodeIP, PodCIDR          string
 	BridgeName               string
 	ImageGC                  images.Policy
+	PodMaxPids               int64
 	// EncryptionProviderConfig is upstream's --encryption-provider-config;
 	// empty: DATA_DIR/encryption-config.yaml, generated on first start.
 	EncryptionProviderConfig string
@@ -310,6 +311,9 @@ func effectiveConfig(opts ServerOptions, p *pki.ServerPKI, tlsCfg *tls.Config, a
 		ServiceAccountLookup: true, ServiceAccountSigningKeyFile: opts.ServiceAccounts.SigningKeyFile, ServiceAccountKeyFiles: opts.ServiceAccounts.KeyFiles,
 		ControllerManager: !opts.DisableControllerManager, Scheduler: !opts.DisableScheduler,
 		Agent: !opts.DisableAgent, NodeName: opts.NodeName,
+	}
+	if c.Agent {
+		c.PodPidsLimit = new(EffectivePodMaxPids(opts.PodMaxPids))
 	}
 	if c.EncryptionProviderConfig == "" {
 		c.EncryptionProviderConfig = filepath.Join(opts.DataDir, encryption.DefaultConfigFile)

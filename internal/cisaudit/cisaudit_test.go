@@ -43,6 +43,7 @@ func defaultConfig() *ServerConfig {
 		AuditLogPath: dataDir + "/logs/audit.log", AuditLogMaxAge: 30, AuditLogMaxBackup: 10, AuditLogMaxSize: 100,
 		ServiceAccountLookup: true, ServiceAccountSigningKeyFile: dataDir + "/tls/service-account.key",
 		ControllerManager: true, UseServiceAccountCredentials: true, RootCAFile: dataDir + "/tls/ca.crt", Scheduler: true,
+		Agent: true, PodPidsLimit: new(int64(4096)),
 	}
 }
 
@@ -202,6 +203,10 @@ func TestConfigChecks(t *testing.T) {
 		{"shared controller identity", func(c *ServerConfig) { c.UseServiceAccountCredentials = false }, "1.3.3", Fail},
 		{"controller manager elsewhere", func(c *ServerConfig) { c.ControllerManager, c.UseServiceAccountCredentials = false, false }, "1.3.3", Pass},
 		{"node name set (manual)", func(c *ServerConfig) { c.NodeName = "n1" }, "4.2.7", Warn},
+		{"pod PID limit set (manual)", func(c *ServerConfig) { c.PodPidsLimit = new(int64(4096)) }, "4.2.13", Pass},
+		{"pod PID limit -1 (manual)", func(c *ServerConfig) { c.PodPidsLimit = new(int64(-1)) }, "4.2.13", Warn},
+		{"pod PID limit not recorded (manual)", func(c *ServerConfig) { c.PodPidsLimit = nil }, "4.2.13", Warn},
+		{"no agent: pod PID limit is the joined agents'", func(c *ServerConfig) { c.Agent, c.PodPidsLimit = false, nil }, "4.2.13", Pass},
 		{"PodSecurity off (manual)", func(c *ServerConfig) { c.AdmissionPlugins = without(c.AdmissionPlugins, "PodSecurity") }, "5.2.1", Warn},
 		{"PodSecurity default privileged (manual)", func(c *ServerConfig) { c.PodSecurityDefaultEnforce = "privileged" }, "5.2.12", Warn},
 	}

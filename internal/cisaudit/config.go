@@ -85,6 +85,10 @@ type ServerConfig struct {
 	// NodeName is its --node-name ("" for the hostname).
 	Agent    bool   `json:"agent"`
 	NodeName string `json:"nodeName,omitempty"`
+	// PodPidsLimit is the in-process agent's pod PID limit
+	// (--pod-max-pids after its default; -1: none); absent without an
+	// agent, or from a server that predates the setting.
+	PodPidsLimit *int64 `json:"podPidsLimit,omitempty"`
 }
 
 // WriteServerConfig writes cfg to DATA_DIR/server-config.json, mode 0600,

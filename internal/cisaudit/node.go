@@ -183,9 +183,27 @@ func workerNodeChecks() []Check {
 				return true, "TLS 1.0, TLS 1.1 and weak suites refused"
 			})},
 		{ID: "4.2.13", Text: "Ensure that a limit is set on pod PIDs (Manual)",
-			Remediation: "not available yet: Skiff's agent sets no pod PID limit",
-			Run:         func(*Env) Result { return warn("the agent sets no pod PID limit") }},
+			Remediation: "skiff server --pod-max-pids=N and skiff agent --pod-max-pids=N (default 4096; -1 removes the limit)",
+			Run:         podPidsLimit},
 		{ID: "4.3.1", Text: "Ensure that the kube-proxy metrics service is bound to localhost (Automated)", Scored: true,
 			Run: na("Skiff's service proxy runs inside the agent and serves no metrics port")},
 	}
+}
+
+// podPidsLimit checks the server's own agent's pod PID limit, as
+// recorded in server-config.json. Joined agents run elsewhere with their
+// own flags, which the server does not see.
+func podPidsLimit(e *Env) Result {
+	return withConfig(func(_ *Env, c *ServerConfig) Result {
+		switch {
+		case !c.Agent:
+			return notApplicable("this server runs no node agent (--disable-agent); check each skiff agent's --pod-max-pids (default 4096)")
+		case c.PodPidsLimit == nil:
+			return warn("%s does not record the agent's pod PID limit: restart skiff server to record it", ServerConfigFile)
+		case *c.PodPidsLimit <= 0:
+			return fail("--pod-max-pids=%d: a pod may start processes until the node has no PID left", *c.PodPidsLimit)
+		}
+		return pass("--pod-max-pids=%d: every pod's cgroup of this server's node has pids.max %d (joined agents are set by their own --pod-max-pids, default 4096)",
+			*c.PodPidsLimit, *c.PodPidsLimit)
+	})(e)
 }
