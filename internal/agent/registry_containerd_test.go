@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff.dev/skiff/internal/agent"
+	"skiff.dev/skiff/internal/agent/containerd"
 	"skiff.dev/skiff/internal/agent/containerd/containerdtest"
 	"skiff.dev/skiff/internal/agent/images"
 	"skiff.dev/skiff/internal/agent/pause"
@@ -31,14 +32,14 @@ func TestImagePullSecretsFromRegistryOnContainerd(t *testing.T) {
 	n := containerdtest.Start(t) // skips unless root with containerd
 	reg := testregistry.Start(t, "alice", "s3cret")
 	reg.Push(t, "team/busybox", "1", testimages.Busybox(t))
-	// containerd reads its registry host configs (config_path) at each
-	// pull: tell it the registry speaks plain HTTP.
-	hostDir := filepath.Join(n.DataDir, "agent", "containerd", "certs.d", reg.Host())
-	if err := os.MkdirAll(hostDir, 0o755); err != nil {
+	// The registry speaks plain HTTP: say so in registries.yaml, which
+	// the agent turns into containerd's host configs (read at each pull,
+	// so writing them after containerd started is enough).
+	yml := fmt.Sprintf("mirrors:\n  %q:\n    endpoint: [%q]\n", reg.Host(), "http://"+reg.Host())
+	if err := os.WriteFile(filepath.Join(n.DataDir, "agent", containerd.RegistriesFile), []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hosts := fmt.Sprintf("server = %q\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+reg.Host(), "http://"+reg.Host())
-	if err := os.WriteFile(filepath.Join(hostDir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
+	if err := containerd.WriteRegistryHosts(n.DataDir, nil); err != nil {
 		t.Fatal(err)
 	}
 

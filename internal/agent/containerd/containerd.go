@@ -144,6 +144,9 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("containerd: config: %w", err)
 	}
+	if err := WriteRegistryHosts(opts.DataDir, log); err != nil {
+		return nil, fmt.Errorf("containerd: %w", err)
+	}
 	cni, err := renderCNIConfig(bridge, cidr, p.cniIPAMDir)
 	if err != nil {
 		return nil, fmt.Errorf("containerd: CNI config: %w", err)
