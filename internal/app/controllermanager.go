@@ -74,8 +74,20 @@ type APIServerEndpoint struct {
 
 // ControllerManagerOptions are what the controllers need beyond a client.
 type ControllerManagerOptions struct {
+	// UseServiceAccountCredentials is upstream's
+	// --use-service-account-credentials: each controller runs as the
+	// service account kube-system/<controller> with its
+	// system:controller:<controller> role, and the controller manager's
+	// own identity only lists and watches (the shared informers), elects
+	// the leader and hands out those accounts' tokens. False: every
+	// controller uses the controller manager's identity.
+	UseServiceAccountCredentials bool
 	// APIServer is listed by the default/kubernetes service's endpoints.
 	APIServer APIServerEndpoint
+	// APIServerConfig is the API server's own identity, which writes
+	// those endpoints: upstream's API server reconciles them itself, with
+	// its loopback client. Nil: the controller manager's identity.
+	APIServerConfig *rest.Config
 	// NodeLifecycle holds the node monitor's grace periods (zero:
 	// upstream's 50 s, 60 s at startup, checked every 5 s).
 	NodeLifecycle nodelifecycle.Config
@@ -98,36 +110,38 @@ type ControllerManagerOptions struct {
 // config maps of opts.RootCA, node lifecycle
 // with taint-based eviction, disruption budgets, resource quota usage,
 // and startAppsControllers' StatefulSet, DaemonSet, Job, CronJob and
-// TTL-after-finished controllers) as cfg's user while this server holds
-// the kube-system/kube-controller-manager Lease, so that several servers
-// never run them twice. Each term gets fresh informers and queues; a lost
-// lease stops them. It returns at once.
+// TTL-after-finished controllers) while this server holds the
+// kube-system/kube-controller-manager Lease, so that several servers
+// never run them twice. cfg is the controller manager's own identity
+// (system:kube-controller-manager): the lease, the shared informers and,
+// unless opts.UseServiceAccountCredentials, the controllers' requests.
+// Each term gets fresh informers and queues; a lost lease stops them. It
+// returns at once.
 func runControllerManager(ctx context.Context, cfg *rest.Config, opts ControllerManagerOptions, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("controller manager client: %w", err)
 	}
-	meta, err := metadata.NewForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("controller manager metadata client: %w", err)
+	var clients controllerClients = sharedClients{cfg: cfg}
+	if opts.UseServiceAccountCredentials {
+		clients = newServiceAccountClients(cfg, client.CoreV1())
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	recorder := func(component string) record.EventRecorder {
-		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
-	}
 	host, _ := os.Hostname()
 	identity := host + "_" + string(uuid.NewUUID())
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: controllerManagerLease},
 		Client:    client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{
-			Identity: identity, EventRecorder: recorder("kube-controller-manager"),
+			Identity:      identity,
+			EventRecorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kube-controller-manager"}),
 		},
 	}
 	lead := func(ctx context.Context) {
 		log.Info("leading", "identity", identity)
-		if err := startWorkloadControllers(ctx, client, meta, recorder, opts, log); err != nil {
+		ids := &controllerIdentities{ctx: ctx, clients: clients}
+		if err := startWorkloadControllers(ctx, client, ids, cfg, opts, log); err != nil {
 			log.Error("controllers not started", "err", err)
 		}
 		<-ctx.Done()
@@ -145,59 +159,149 @@ func runControllerManager(ctx context.Context, cfg *rest.Config, opts Controller
 	return nil
 }
 
-// startWorkloadControllers builds the controllers on a fresh informer
-// factory and runs them until ctx ends.
-func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, recorder func(string) record.EventRecorder, opts ControllerManagerOptions, log *slog.Logger) error {
+// controllerIdentity is one controller's client and the event recorders
+// that write with it.
+type controllerIdentity struct {
+	config   *rest.Config
+	client   kubernetes.Interface
+	recorder func(component string) record.EventRecorder
+}
+
+// controllerIdentities builds each controller's identity for one
+// leadership term; their event broadcasters stop with ctx.
+type controllerIdentities struct {
+	ctx     context.Context
+	clients controllerClients
+}
+
+// get is the identity of the controller upstream names name.
+func (ids *controllerIdentities) get(name string) (*controllerIdentity, error) {
+	return newControllerIdentity(ids.ctx, ids.clients, name)
+}
+
+func newControllerIdentity(ctx context.Context, clients controllerClients, name string) (*controllerIdentity, error) {
+	cfg, err := clients.Config(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s credentials: %w", name, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s client: %w", name, err)
+	}
+	// Upstream gives each controller its own broadcaster, so its events
+	// are written as the controller.
+	b := record.NewBroadcaster(record.WithContext(ctx))
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	go func() { <-ctx.Done(); b.Shutdown() }()
+	return &controllerIdentity{config: cfg, client: client, recorder: func(component string) record.EventRecorder {
+		return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	}}, nil
+}
+
+// startWorkloadControllers builds the controllers, each with its own
+// identity from ids, on a fresh informer factory of the controller
+// manager's client, and runs them until ctx ends. cfg is the controller
+// manager's own identity.
+func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, ids *controllerIdentities, cfg *rest.Config, opts ControllerManagerOptions, log *slog.Logger) error {
 	factory := newInformerFactory(client)
 	opts.Pods.attach(factory)
-	rs, err := replicaset.New(client, factory, recorder("replicaset-controller"), log.With("controller", "replicaset"))
+	id, err := ids.get("replicaset-controller")
+	if err != nil {
+		return err
+	}
+	rs, err := replicaset.New(id.client, factory, id.recorder("replicaset-controller"), log.With("controller", "replicaset"))
 	if err != nil {
 		return fmt.Errorf("replicaset controller: %w", err)
 	}
-	dc, err := deployment.New(client, factory, recorder("deployment-controller"), log.With("controller", "deployment"))
+	if id, err = ids.get("deployment-controller"); err != nil {
+		return err
+	}
+	dc, err := deployment.New(id.client, factory, id.recorder("deployment-controller"), log.With("controller", "deployment"))
 	if err != nil {
 		return fmt.Errorf("deployment controller: %w", err)
 	}
-	gc := garbagecollector.New(meta, client.Discovery(), log.With("controller", "garbagecollector"))
-	ep, err := endpoints.New(client, factory, recorder("endpoint-controller"), log.With("controller", "endpoint"))
+	if id, err = ids.get("generic-garbage-collector"); err != nil {
+		return err
+	}
+	meta, err := metadata.NewForConfig(id.config)
+	if err != nil {
+		return fmt.Errorf("garbage collector metadata client: %w", err)
+	}
+	gc := garbagecollector.New(meta, id.client.Discovery(), log.With("controller", "garbagecollector"))
+	if id, err = ids.get("endpoint-controller"); err != nil {
+		return err
+	}
+	ep, err := endpoints.New(id.client, factory, id.recorder("endpoint-controller"), log.With("controller", "endpoint"))
 	if err != nil {
 		return fmt.Errorf("endpoints controller: %w", err)
 	}
-	eps, err := endpointslice.New(client, factory, recorder("endpoint-slice-controller"), log.With("controller", "endpointslice"))
+	if id, err = ids.get("endpointslice-controller"); err != nil {
+		return err
+	}
+	eps, err := endpointslice.New(id.client, factory, id.recorder("endpoint-slice-controller"), log.With("controller", "endpointslice"))
 	if err != nil {
 		return fmt.Errorf("endpointslice controller: %w", err)
 	}
-	sa, err := serviceaccount.New(client, factory, log.With("controller", "serviceaccount"))
+	if id, err = ids.get("service-account-controller"); err != nil {
+		return err
+	}
+	sa, err := serviceaccount.New(id.client, factory, log.With("controller", "serviceaccount"))
 	if err != nil {
 		return fmt.Errorf("serviceaccount controller: %w", err)
 	}
 	var rootCA *rootcacertpublisher.Publisher
 	if len(opts.RootCA) > 0 {
-		if rootCA, err = rootcacertpublisher.New(client, factory, opts.RootCA, log.With("controller", "root-ca-cert-publisher")); err != nil {
+		if id, err = ids.get("root-ca-cert-publisher"); err != nil {
+			return err
+		}
+		if rootCA, err = rootcacertpublisher.New(id.client, factory, opts.RootCA, log.With("controller", "root-ca-cert-publisher")); err != nil {
 			return fmt.Errorf("root-ca-cert-publisher controller: %w", err)
 		}
 	}
 	var sat *serviceaccounttoken.Controller
 	if opts.TokenIssuer != nil {
-		if sat, err = serviceaccounttoken.New(client, factory, opts.TokenIssuer, opts.RootCA, log.With("controller", "serviceaccount-token")); err != nil {
+		// As upstream, the tokens controller keeps the controller
+		// manager's own identity: it writes the secrets other service
+		// accounts' credentials live in.
+		if id, err = newControllerIdentity(ctx, sharedClients{cfg: cfg}, "tokens-controller"); err != nil {
+			return err
+		}
+		if sat, err = serviceaccounttoken.New(id.client, factory, opts.TokenIssuer, opts.RootCA, log.With("controller", "serviceaccount-token")); err != nil {
 			return fmt.Errorf("serviceaccount-token controller: %w", err)
 		}
 	}
-	nl, err := nodelifecycle.New(client, factory, recorder("node-controller"), opts.NodeLifecycle, log.With("controller", "nodelifecycle"))
+	if id, err = ids.get("node-controller"); err != nil {
+		return err
+	}
+	nl, err := nodelifecycle.New(id.client, factory, id.recorder("node-controller"), opts.NodeLifecycle, log.With("controller", "nodelifecycle"))
 	if err != nil {
 		return fmt.Errorf("node lifecycle controller: %w", err)
 	}
-	dis, err := disruption.New(client, factory, recorder("controllermanager"), log.With("controller", "disruption"))
+	if id, err = ids.get("disruption-controller"); err != nil {
+		return err
+	}
+	dis, err := disruption.New(id.client, factory, id.recorder("controllermanager"), log.With("controller", "disruption"))
 	if err != nil {
 		return fmt.Errorf("disruption controller: %w", err)
 	}
-	rq, err := resourcequota.New(client, factory, log.With("controller", "resourcequota"))
+	if id, err = ids.get("resourcequota-controller"); err != nil {
+		return err
+	}
+	rq, err := resourcequota.New(id.client, factory, log.With("controller", "resourcequota"))
 	if err != nil {
 		return fmt.Errorf("resourcequota controller: %w", err)
 	}
 	var kep *kubernetesendpoints.Controller
 	if opts.APIServer.IP != "" {
-		kep, err = kubernetesendpoints.New(client, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints"))
+		apiCfg := opts.APIServerConfig
+		if apiCfg == nil {
+			apiCfg = cfg
+		}
+		apiClient, err := kubernetes.NewForConfig(apiCfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes service endpoints client: %w", err)
+		}
+		kep, err = kubernetesendpoints.New(apiClient, factory, opts.APIServer.IP, opts.APIServer.Port, log.With("controller", "kubernetes-endpoints"))
 		if err != nil {
 			// A loopback address is no reason to stop the other
 			// controllers: only the kubernetes service goes without
@@ -206,10 +310,10 @@ func startWorkloadControllers(ctx context.Context, client kubernetes.Interface, 
 			kep = nil
 		}
 	}
-	if err := startAppsControllers(ctx, client, factory, recorder, log); err != nil {
+	if err := startAppsControllers(ctx, ids, factory, log); err != nil {
 		return err
 	}
-	if err := startCertificateControllers(ctx, client, factory, opts, log); err != nil {
+	if err := startCertificateControllers(ctx, ids, factory, opts, log); err != nil {
 		return err
 	}
 	factory.Start(ctx.Done())

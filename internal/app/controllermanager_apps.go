@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/skiff/internal/controller/cronjob"
 	"skiff.dev/skiff/internal/controller/daemonset"
@@ -30,27 +28,43 @@ const (
 )
 
 // startAppsControllers builds the StatefulSet, DaemonSet, Job, CronJob
-// and TTL-after-finished controllers on factory and runs them until ctx
-// ends. It must be called before factory.Start: the controllers add
+// and TTL-after-finished controllers on factory, each with its identity
+// from ids, and runs them until ctx ends. It must be called before factory.Start: the controllers add
 // indexes and handlers to shared informers.
-func startAppsControllers(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder func(string) record.EventRecorder, log *slog.Logger) error {
-	ss, err := statefulset.New(client, factory, recorder("statefulset-controller"), log.With("controller", "statefulset"))
+func startAppsControllers(ctx context.Context, ids *controllerIdentities, factory informers.SharedInformerFactory, log *slog.Logger) error {
+	id, err := ids.get("statefulset-controller")
+	if err != nil {
+		return err
+	}
+	ss, err := statefulset.New(id.client, factory, id.recorder("statefulset-controller"), log.With("controller", "statefulset"))
 	if err != nil {
 		return fmt.Errorf("statefulset controller: %w", err)
 	}
-	ds, err := daemonset.New(client, factory, recorder("daemonset-controller"), log.With("controller", "daemonset"))
+	if id, err = ids.get("daemon-set-controller"); err != nil {
+		return err
+	}
+	ds, err := daemonset.New(id.client, factory, id.recorder("daemonset-controller"), log.With("controller", "daemonset"))
 	if err != nil {
 		return fmt.Errorf("daemonset controller: %w", err)
 	}
-	jc, err := job.New(client, factory, recorder("job-controller"), log.With("controller", "job"))
+	if id, err = ids.get("job-controller"); err != nil {
+		return err
+	}
+	jc, err := job.New(id.client, factory, id.recorder("job-controller"), log.With("controller", "job"))
 	if err != nil {
 		return fmt.Errorf("job controller: %w", err)
 	}
-	cj, err := cronjob.New(client, factory, recorder("cronjob-controller"), log.With("controller", "cronjob"), time.Now)
+	if id, err = ids.get("cronjob-controller"); err != nil {
+		return err
+	}
+	cj, err := cronjob.New(id.client, factory, id.recorder("cronjob-controller"), log.With("controller", "cronjob"), time.Now)
 	if err != nil {
 		return fmt.Errorf("cronjob controller: %w", err)
 	}
-	ttl, err := ttlafterfinished.New(client, factory, log.With("controller", "ttlafterfinished"), time.Now)
+	if id, err = ids.get("ttl-after-finished-controller"); err != nil {
+		return err
+	}
+	ttl, err := ttlafterfinished.New(id.client, factory, log.With("controller", "ttlafterfinished"), time.Now)
 	if err != nil {
 		return fmt.Errorf("ttl-after-finished controller: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/controller/csr"
 	"skiff.dev/skiff/internal/controller/tokencleaner"
@@ -18,19 +17,27 @@ import (
 // certificates after a SubjectAccessReview), the CSR signer with the
 // cluster CA when opts.CA is set (it runs in the server's process, which
 // holds the key), and the bootstrap token cleaner.
-func startCertificateControllers(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ControllerManagerOptions, log *slog.Logger) error {
-	approver, err := csr.NewApprover(client, factory, csr.SARChecker{Client: client}, log.With("controller", "csrapproving"))
+func startCertificateControllers(ctx context.Context, ids *controllerIdentities, factory informers.SharedInformerFactory, opts ControllerManagerOptions, log *slog.Logger) error {
+	// Upstream's approver and signer both run as certificate-controller.
+	id, err := ids.get("certificate-controller")
+	if err != nil {
+		return err
+	}
+	approver, err := csr.NewApprover(id.client, factory, csr.SARChecker{Client: id.client}, log.With("controller", "csrapproving"))
 	if err != nil {
 		return fmt.Errorf("csr approving controller: %w", err)
 	}
 	var signer *csr.Signer
 	if opts.CA != nil {
-		signer, err = csr.NewSigner(client, factory, csr.SignerConfig{CA: opts.CA, MaxDuration: opts.ClusterSigningDuration}, log.With("controller", "csrsigning"))
+		signer, err = csr.NewSigner(id.client, factory, csr.SignerConfig{CA: opts.CA, MaxDuration: opts.ClusterSigningDuration}, log.With("controller", "csrsigning"))
 		if err != nil {
 			return fmt.Errorf("csr signing controller: %w", err)
 		}
 	}
-	cleaner, err := tokencleaner.New(client, factory, log.With("controller", "tokencleaner"), time.Now)
+	if id, err = ids.get("token-cleaner"); err != nil {
+		return err
+	}
+	cleaner, err := tokencleaner.New(id.client, factory, log.With("controller", "tokencleaner"), time.Now)
 	if err != nil {
 		return fmt.Errorf("token cleaner: %w", err)
 	}

@@ -16,8 +16,8 @@ import (
 )
 
 // componentConfig is a client config for a privileged in-process
-// component (the RBAC wiring's system:apiserver, and the controller
-// manager until each controller has its own client): a client
+// component (the API server's own identity, system:apiserver, for the
+// RBAC wiring and the kubernetes service's endpoints): a client
 // certificate in system:masters.
 func componentConfig(p *pki.ServerPKI, user string) (*rest.Config, error) {
 	return identityConfig(p, user, authn.GroupMasters)
@@ -40,10 +40,23 @@ func identityConfig(p *pki.ServerPKI, user string, groups ...string) (*rest.Conf
 	}), nil
 }
 
+// controllersUseServiceAccountCredentials: skiff server runs its
+// controllers as upstream's kube-controller-manager does with
+// --use-service-account-credentials=true (what skiff audit reports as CIS
+// 1.3.3).
+const controllersUseServiceAccountCredentials = true
+
 // runControllers starts the controllers that run inside the server until
-// ctx ends.
+// ctx ends. The controller manager acts as system:kube-controller-manager
+// (not in system:masters: upstream's role of that name) and each
+// controller as its own service account in kube-system. The controllers'
+// pod informer is a view of pods (nil: their own).
 func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer, pods *sharedPods) error {
-	cfg, err := componentConfig(p, "system:kube-controller-manager")
+	cfg, err := identityConfig(p, "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	apiCfg, err := componentConfig(p, "system:apiserver")
 	if err != nil {
 		return err
 	}
@@ -51,16 +64,30 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	if err != nil {
 		return err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	log := slog.Default().With("component", "controller-manager")
+	opts := ControllerManagerOptions{UseServiceAccountCredentials: controllersUseServiceAccountCredentials,
+		APIServer: apiServer, APIServerConfig: apiCfg, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA, Pods: pods}
+	if err := runControllerManager(ctx, cfg, opts, log); err != nil {
+		return err
+	}
+	var clients controllerClients = sharedClients{cfg: cfg}
+	if opts.UseServiceAccountCredentials {
+		clients = newServiceAccountClients(cfg, client.CoreV1())
+	}
+	nsCfg, err := clients.Config(ctx, "namespace-controller")
+	if err != nil {
+		return err
+	}
+	nsClient, err := kubernetes.NewForConfig(nsCfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(nsCfg)
 	if err != nil {
 		return err
 	}
 	factory := newInformerFactory(client)
-	log := slog.Default().With("component", "controller-manager")
-	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: apiServer, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA, Pods: pods}, log); err != nil {
-		return err
-	}
-	ns := namespace.New(client, dyn, factory, log.With("controller", "namespace"))
+	ns := namespace.New(nsClient, dyn, factory, log.With("controller", "namespace"))
 	factory.Start(ctx.Done())
 	go ns.Run(ctx, 2)
 	return nil

@@ -310,7 +310,8 @@ func effectiveConfig(opts ServerOptions, p *pki.ServerPKI, tlsCfg *tls.Config, a
 		// pod and node a token names on every request.
 		ServiceAccountLookup: true, ServiceAccountSigningKeyFile: opts.ServiceAccounts.SigningKeyFile, ServiceAccountKeyFiles: opts.ServiceAccounts.KeyFiles,
 		ControllerManager: !opts.DisableControllerManager, Scheduler: !opts.DisableScheduler,
-		Agent: !opts.DisableAgent, NodeName: opts.NodeName,
+		UseServiceAccountCredentials: !opts.DisableControllerManager && controllersUseServiceAccountCredentials,
+		Agent:                        !opts.DisableAgent, NodeName: opts.NodeName,
 	}
 	if c.Agent {
 		c.PodPidsLimit = new(EffectivePodMaxPids(opts.PodMaxPids))

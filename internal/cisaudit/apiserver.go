@@ -355,12 +355,12 @@ func controllerManagerChecks() []Check {
 			Remediation: "Skiff serves no /debug/pprof; if it does, report a bug",
 			Run:         withConfig(profilingOff("controller manager"))},
 		{ID: "1.3.3", Text: "Ensure that the --use-service-account-credentials argument is set to true (Automated)", Scored: true,
-			Remediation: "not available yet: Skiff's controllers share the identity system:kube-controller-manager; per-controller service-account credentials are to be built",
+			Remediation: "skiff server runs each controller as its own service account in kube-system; if server-config.json says otherwise, report a bug",
 			Run: withControllerManager(func(_ *Env, c *ServerConfig) Result {
 				if !c.UseServiceAccountCredentials {
 					return fail("the controllers run with one shared identity, system:kube-controller-manager, not per-controller service accounts")
 				}
-				return pass("each controller uses its own service account")
+				return pass("each controller runs as its own service account kube-system/<controller> with its system:controller:<controller> role")
 			})},
 		{ID: "1.3.4", Text: "Ensure that the --service-account-private-key-file argument is set as appropriate (Automated)", Scored: true,
 			Remediation: "skiff server --service-account-signing-key-file=<file> (default <data-dir>/tls/service-account.key)",

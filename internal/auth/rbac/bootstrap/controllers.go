@@ -1,6 +1,9 @@
 package bootstrap
 
-import rbacv1 "k8s.io/api/rbac/v1"
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // controllerRolePrefix names the controllers' roles, each bound to the
 // service account of the same name in kube-system (upstream's
@@ -9,7 +12,10 @@ const controllerRolePrefix = "system:controller:"
 
 var events = r(eventVerbs, g("", "events.k8s.io"), "events")
 
-// controllerPolicies are upstream's roles for the controllers Skiff runs.
+// controllerPolicies are upstream's roles (controller_policy.go) for the
+// controllers Skiff runs, by the service-account name each controller
+// runs as. A controller reads through the controller manager's shared
+// informers, so its role needs only what it calls itself.
 var controllerPolicies = []struct {
 	name  string
 	rules []rbacv1.PolicyRule
@@ -32,7 +38,7 @@ var controllerPolicies = []struct {
 		r(v("create", "delete", "get", "list", "patch", "update", "watch"), g("batch"), "jobs"),
 		r(v("update"), g("batch"), "cronjobs/status"),
 		r(v("update"), g("batch"), "cronjobs/finalizers"),
-		r(v("delete", "list"), core, "pods"),
+		r(v("delete", "list", "watch"), core, "pods"),
 		events}},
 	{"daemon-set-controller", []rbacv1.PolicyRule{
 		r(readVerbs, g("apps", "extensions"), "daemonsets"),
@@ -41,7 +47,7 @@ var controllerPolicies = []struct {
 		r(v("list", "watch"), core, "nodes"),
 		r(v("create", "delete", "list", "patch", "watch"), core, "pods"),
 		r(v("create"), core, "pods/binding"),
-		r(rwVerbs, g("apps"), "controllerrevisions"),
+		r(v("create", "delete", "get", "list", "patch", "update", "watch"), g("apps"), "controllerrevisions"),
 		events}},
 	{"deployment-controller", []rbacv1.PolicyRule{
 		r(v("get", "list", "update", "watch"), g("apps", "extensions"), "deployments"),
@@ -50,18 +56,29 @@ var controllerPolicies = []struct {
 		r(v("create", "delete", "get", "list", "patch", "update", "watch"), g("apps", "extensions"), "replicasets"),
 		r(v("get", "list", "update", "watch"), core, "pods"),
 		events}},
+	{"disruption-controller", []rbacv1.PolicyRule{
+		r(readVerbs, g("apps", "extensions"), "deployments"),
+		r(readVerbs, g("apps", "extensions"), "replicasets"),
+		r(readVerbs, core, "replicationcontrollers"),
+		r(readVerbs, g("policy"), "poddisruptionbudgets"),
+		r(readVerbs, g("apps"), "statefulsets"),
+		r(v("update"), g("policy"), "poddisruptionbudgets/status"),
+		r(v("patch", "update"), core, "pods/status"),
+		r(v("get"), g("*"), "*/scale"),
+		events}},
 	{"endpoint-controller", []rbacv1.PolicyRule{
 		r(readVerbs, core, "pods", "services"),
-		r(v("create", "delete", "get", "list", "update"), core, "endpoints"),
+		r(v("create", "delete", "get", "list", "update", "watch"), core, "endpoints"),
 		r(v("create"), core, "endpoints/restricted"),
 		events}},
 	{"endpointslice-controller", []rbacv1.PolicyRule{
 		r(readVerbs, core, "nodes", "pods", "services"),
 		r(v("update"), core, "services/finalizers"),
-		r(v("create", "delete", "get", "list", "update"), g("discovery.k8s.io"), "endpointslices"),
+		r(v("create", "delete", "get", "list", "update", "watch"), g("discovery.k8s.io"), "endpointslices"),
 		events}},
-	{"garbage-collector", []rbacv1.PolicyRule{
-		r(v("delete", "get", "list", "patch", "update", "watch"), g("*"), "*")}},
+	{"generic-garbage-collector", []rbacv1.PolicyRule{
+		r(v("delete", "get", "list", "patch", "update", "watch"), g("*"), "*"),
+		events}},
 	{"job-controller", []rbacv1.PolicyRule{
 		r(v("get", "list", "patch", "update", "watch"), g("batch"), "jobs"),
 		r(v("update"), g("batch"), "jobs/status"),
@@ -71,18 +88,26 @@ var controllerPolicies = []struct {
 	{"namespace-controller", []rbacv1.PolicyRule{
 		r(v("delete", "get", "list", "watch"), core, "namespaces"),
 		r(v("update"), core, "namespaces/finalize", "namespaces/status"),
-		r(v("delete", "deletecollection", "get", "list"), g("*"), "*")}},
+		r(v("delete", "deletecollection", "get", "list", "watch"), g("*"), "*")}},
 	{"node-controller", []rbacv1.PolicyRule{
-		r(v("delete", "get", "list", "patch", "update"), core, "nodes"),
+		r(v("delete", "get", "list", "patch", "update", "watch"), core, "nodes"),
 		r(v("patch", "update"), core, "nodes/status"),
 		r(v("patch", "update"), core, "pods/status"),
-		r(v("delete", "list"), core, "pods"),
+		r(v("delete", "get", "list", "watch"), core, "pods"),
 		events}},
 	{"replicaset-controller", []rbacv1.PolicyRule{
 		r(v("get", "list", "update", "watch"), g("apps", "extensions"), "replicasets"),
 		r(v("update"), g("apps", "extensions"), "replicasets/status"),
 		r(v("update"), g("apps", "extensions"), "replicasets/finalizers"),
 		r(v("create", "delete", "list", "patch", "watch"), core, "pods"),
+		events}},
+	{"resourcequota-controller", []rbacv1.PolicyRule{
+		// Quota counts anything, so it watches everything.
+		r(v("list", "watch"), g("*"), "*"),
+		r(v("update"), core, "resourcequotas/status"),
+		events}},
+	{"root-ca-cert-publisher", []rbacv1.PolicyRule{
+		r(v("create", "update"), core, "configmaps"),
 		events}},
 	{"service-account-controller", []rbacv1.PolicyRule{
 		r(v("create"), core, "serviceaccounts"),
@@ -93,8 +118,10 @@ var controllerPolicies = []struct {
 		r(v("update"), g("apps"), "statefulsets/status"),
 		r(v("update"), g("apps"), "statefulsets/finalizers"),
 		r(v("create", "delete", "get", "patch", "update"), core, "pods"),
-		r(rwVerbs, g("apps"), "controllerrevisions"),
-		r(v("create", "get"), core, "persistentvolumeclaims"),
+		r(v("create", "delete", "get", "list", "patch", "update", "watch"), g("apps"), "controllerrevisions"),
+		r(v("create", "get", "list", "watch"), core, "persistentvolumeclaims"),
+		r(v("delete", "update"), core, "persistentvolumeclaims"),
+		r(v("update"), core, "pods/finalizers"),
 		events}},
 	{"ttl-after-finished-controller", []rbacv1.PolicyRule{
 		r(v("delete", "get", "list", "watch"), g("batch"), "jobs"),
@@ -115,4 +142,36 @@ func controllerRoleBindings() []rbacv1.ClusterRoleBinding {
 		out = append(out, binding(controllerRolePrefix+p.name, controllerRolePrefix+p.name, serviceAccount("kube-system", p.name)))
 	}
 	return out
+}
+
+// NamespaceRoles are upstream's bootstrap roles in reserved namespaces
+// that Skiff needs: the token cleaner may delete secrets, but only in
+// kube-system, where bootstrap tokens live.
+func NamespaceRoles() []rbacv1.Role {
+	return []rbacv1.Role{{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: bootstrapMeta(metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: controllerRolePrefix + "token-cleaner"}),
+		Rules: []rbacv1.PolicyRule{
+			r(v("delete", "get", "list", "watch"), core, "secrets"),
+			events},
+	}}
+}
+
+// NamespaceRoleBindings bind NamespaceRoles to their controllers'
+// service accounts.
+func NamespaceRoleBindings() []rbacv1.RoleBinding {
+	return []rbacv1.RoleBinding{{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: bootstrapMeta(metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: controllerRolePrefix + "token-cleaner"}),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: controllerRolePrefix + "token-cleaner"},
+		Subjects:   []rbacv1.Subject{serviceAccount(metav1.NamespaceSystem, "token-cleaner")},
+	}}
+}
+
+// bootstrapMeta is m with the label and annotation every bootstrap object
+// carries.
+func bootstrapMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	m.Labels = map[string]string{BootstrapLabel: BootstrapLabelValue}
+	m.Annotations = map[string]string{AutoUpdateAnnotation: "true"}
+	return m
 }

@@ -18,7 +18,8 @@ import (
 // start: unless annotated autoupdate "false", a role gains the rules,
 // aggregation selectors, labels and annotations it lacks and a binding the
 // subjects it lacks (nothing is removed); a binding to another role is
-// recreated. cs must act as a member of system:masters.
+// recreated. The same goes for the roles and bindings upstream keeps in
+// kube-system (NamespaceRoles). cs must act as a member of system:masters.
 func Ensure(ctx context.Context, cs kubernetes.Interface) error {
 	api := cs.RbacV1()
 	for _, want := range ClusterRoles() {
@@ -73,6 +74,78 @@ func Ensure(ctx context.Context, cs kubernetes.Interface) error {
 		if !reflect.DeepEqual(next, cur) {
 			if _, err := api.ClusterRoleBindings().Update(ctx, next, metav1.UpdateOptions{}); err != nil {
 				return fmt.Errorf("reconcile clusterrolebinding %s: %w", want.Name, err)
+			}
+		}
+	}
+	return ensureNamespaced(ctx, cs)
+}
+
+// ensureNamespaced is Ensure for NamespaceRoles and NamespaceRoleBindings:
+// missing ones are created, existing ones gain the rules and subjects
+// they lack.
+func ensureNamespaced(ctx context.Context, cs kubernetes.Interface) error {
+	api := cs.RbacV1()
+	for _, want := range NamespaceRoles() {
+		roles := api.Roles(want.Namespace)
+		cur, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := roles.Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create role %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get role %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if cur.Annotations[AutoUpdateAnnotation] == "false" {
+			continue
+		}
+		next := cur.DeepCopy()
+		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+		for _, rule := range want.Rules {
+			if ok, _ := rbac.Covers(next.Rules, []rbacv1.PolicyRule{rule}); !ok {
+				next.Rules = append(next.Rules, rule)
+			}
+		}
+		if !reflect.DeepEqual(next, cur) {
+			if _, err := roles.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("reconcile role %s/%s: %w", want.Namespace, want.Name, err)
+			}
+		}
+	}
+	for _, want := range NamespaceRoleBindings() {
+		bindings := api.RoleBindings(want.Namespace)
+		cur, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := bindings.Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if cur.Annotations[AutoUpdateAnnotation] == "false" {
+			continue
+		}
+		if cur.RoleRef != want.RoleRef {
+			// roleRef is immutable: replace the binding.
+			next := want.DeepCopy()
+			next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+			if err := bindings.Delete(ctx, cur.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			if _, err := bindings.Create(ctx, next, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		next := cur.DeepCopy()
+		next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+		if !reflect.DeepEqual(next, cur) {
+			if _, err := bindings.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("reconcile rolebinding %s/%s: %w", want.Namespace, want.Name, err)
 			}
 		}
 	}
