@@ -20,7 +20,8 @@ import (
 // --pod-max-pids 24 and checks, on the host, that the pod has its own
 // cgroup under kubepods/burstable with upstream's limits (pids.max, the
 // sum of the memory limits), that forking past the limit fails inside
-// the container, and that the cgroup is removed with the pod.
+// the container, that skiff audit's 4.2.13 reads the limit, and that
+// the cgroup is removed with the pod.
 func TestPodCgroups(t *testing.T) {
 	const pidsMax = 24
 	layout, err := cgroups.Detect()
@@ -82,6 +83,12 @@ spec:
 	}
 	if strings.Contains(logs, "no-limit") || !strings.Contains(logs, "can't fork") {
 		t.Errorf("forking past pids.max %d did not fail; logs:\n%s", pidsMax, logs)
+	}
+
+	// skiff audit reads the limit the server's agent runs with.
+	rep, _ := runAudit(t, s, "--section", "4.2.13")
+	if f := byID(rep)["4.2.13"]; f.Status != "PASS" || !strings.Contains(f.Evidence, "--pod-max-pids="+strconv.Itoa(pidsMax)) {
+		t.Errorf("audit 4.2.13 = %s (%s), want PASS with --pod-max-pids=%d", f.Status, f.Evidence, pidsMax)
 	}
 
 	// Deleted: the sandbox goes, then the cgroup, from every hierarchy.
