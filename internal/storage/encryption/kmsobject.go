@@ -51,7 +51,11 @@ const (
 var errBadEncryptedObject = errors.New("invalid encrypted object")
 
 func (o *encryptedObject) marshal() []byte {
-	var b []byte
+	size := len(o.EncryptedData) + len(o.KeyID) + len(o.EncryptedDEKSource) + 32
+	for k, v := range o.Annotations {
+		size += len(k) + len(v) + 16
+	}
+	b := make([]byte, 0, size)
 	if len(o.EncryptedData) > 0 {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendBytes(b, o.EncryptedData)
