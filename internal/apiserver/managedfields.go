@@ -3,12 +3,17 @@ package apiserver
 import (
 	"fmt"
 	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
 )
 
 // strategyDefaulter adapts a resource's Strategy to runtime.ObjectDefaulter
@@ -79,7 +84,83 @@ func (r *resource) newEmpty() runtime.Object {
 
 // trackCreate records manager as the owner of every field it set.
 func (s *Server) trackCreate(r *resource, obj runtime.Object, manager string) (runtime.Object, error) {
+	if s.trackCreateDirect(r, obj, manager) {
+		return obj, nil
+	}
 	return s.trackUpdate(r, "", r.newEmpty(), obj, manager)
+}
+
+// createStripped are the fields the field manager never records
+// (upstream's stripMetaManager).
+var createStripped = fieldpath.NewSet(
+	fieldpath.MakePathOrDie("apiVersion"),
+	fieldpath.MakePathOrDie("kind"),
+	fieldpath.MakePathOrDie("metadata"),
+	fieldpath.MakePathOrDie("metadata", "name"),
+	fieldpath.MakePathOrDie("metadata", "namespace"),
+	fieldpath.MakePathOrDie("metadata", "creationTimestamp"),
+	fieldpath.MakePathOrDie("metadata", "selfLink"),
+	fieldpath.MakePathOrDie("metadata", "uid"),
+	fieldpath.MakePathOrDie("metadata", "clusterName"),
+	fieldpath.MakePathOrDie("metadata", "generation"),
+	fieldpath.MakePathOrDie("metadata", "managedFields"),
+	fieldpath.MakePathOrDie("metadata", "resourceVersion"),
+)
+
+// trackCreateDirect is what the field manager's chain computes for a
+// create whose request carries no managedFields, without the chain: the
+// fields of obj that differ from an empty object (the empty object's
+// typed form computed once per resource, not per request), less status
+// and the stripped metadata, as one Update entry. It was 70% of a pod
+// create's CPU through the chain. It reports false, having changed
+// nothing, when the general path must decide.
+func (s *Server) trackCreateDirect(r *resource, obj runtime.Object, manager string) bool {
+	acc, err := meta.Accessor(obj)
+	if err != nil || len(acc.GetManagedFields()) > 0 {
+		return false
+	}
+	tc := s.converter()
+	cf := &r.createFields
+	cf.once.Do(func() {
+		cf.empty, cf.err = tc.ObjectToTyped(r.newEmpty(), typed.AllowDuplicates)
+	})
+	if cf.err != nil {
+		return false
+	}
+	obj.GetObjectKind().SetGroupVersionKind(r.gvk)
+	created, err := tc.ObjectToTyped(obj, typed.AllowDuplicates)
+	if err != nil {
+		return false
+	}
+	cmp, err := cf.empty.Compare(created)
+	if err != nil {
+		return false
+	}
+	set := cmp.Modified.Union(cmp.Added)
+	if r.def.HasStatus {
+		set = set.RecursiveDifference(fieldpath.NewSet(fieldpath.MakePathOrDie("status")))
+	}
+	set = set.Difference(createStripped)
+	if set.Empty() {
+		return false
+	}
+	raw, err := set.ToJSON()
+	if err != nil {
+		return false
+	}
+	acc.SetManagedFields([]metav1.ManagedFieldsEntry{{
+		Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: r.gvk.GroupVersion().String(),
+		Time: &metav1.Time{Time: time.Now().UTC()}, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: raw},
+	}})
+	return true
+}
+
+// createFields is a resource's empty object in structured-merge-diff's
+// typed form, what trackCreateDirect compares creates with.
+type createFields struct {
+	once  sync.Once
+	empty *typed.TypedValue
+	err   error
 }
 
 // trackUpdate records the fields manager changed between cur and obj.

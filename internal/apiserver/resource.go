@@ -32,6 +32,8 @@ type resource struct {
 	store  storage.Store
 
 	managers fieldManagers
+	// createFields serves trackCreateDirect.
+	createFields createFields
 	// deprecated is the warning every request to this API carries, or "".
 	deprecated string
 
