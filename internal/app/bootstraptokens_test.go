@@ -158,19 +158,31 @@ func TestBootstrapTokenJoin(t *testing.T) {
 	if _, err := node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("node cannot register: %v", err)
 	}
-	for _, f := range []string{"n1.key", "n1.crt", "n1.kubeconfig"} {
-		fi, err := os.Stat(filepath.Join(nodeDir, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("%s: %v %v", f, fi.Mode(), err)
+	nodeFiles := []string{"ca.crt", "n1.key", "n1.crt", "n1.kubeconfig"}
+	wantPrivate := func() {
+		t.Helper()
+		for _, f := range nodeFiles {
+			fi, err := os.Stat(filepath.Join(nodeDir, f))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: %v %v", f, fi.Mode(), err)
+			}
 		}
 	}
+	wantPrivate()
 	first := readCert(t, filepath.Join(nodeDir, "n1.crt"))
 
-	// A restart reuses the certificate, without the token.
+	// A restart reuses the certificate, without the token, and takes back
+	// permissions an older agent (ca.crt 0644) or a user gave.
+	for _, f := range nodeFiles {
+		if err := os.Chmod(filepath.Join(nodeDir, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	again := nodecert.New(nodecert.Config{Server: hs.URL, Dir: nodeDir, Log: log})
 	if _, err := again.NodeConfig(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
+	wantPrivate()
 	if c := readCert(t, filepath.Join(nodeDir, "n1.crt")); c.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Fatal("a fresh certificate was replaced at restart")
 	}

@@ -89,7 +89,7 @@ func controlPlaneFileChecks() []Check {
 			Remediation: "chown -R root:root <data-dir>/tls",
 			Run:         treeItem("tls", "", 0, rootOwner, "no <data-dir>/tls directory")},
 		{ID: "1.1.20", Text: "Ensure that the Kubernetes PKI certificate file permissions are set to 600 or more restrictive (Manual)",
-			Remediation: "chmod 600 <data-dir>/tls/*.crt (skiff writes certificates 644: they are public, and agents and kubectl users read ca.crt)",
+			Remediation: "chmod 600 <data-dir>/tls/*.crt (skiff server writes them 600, and takes back looser permissions at start)",
 			Run:         treeItem("tls", "*.crt", 0o600, "", "no certificates in <data-dir>/tls")},
 		{ID: "1.1.21", Text: "Ensure that the Kubernetes PKI key file permissions are set to 600 (Manual)",
 			Remediation: "chmod 600 <data-dir>/tls/*.key",

@@ -103,7 +103,7 @@ func workerNodeChecks() []Check {
 		{ID: "4.1.6", Text: "Ensure that the --kubeconfig kubelet.conf file ownership is set to root:root (Automated)", Scored: true,
 			Remediation: "chown root:root <data-dir>/agent/pki/*.kubeconfig", Run: agentKubeconfigs(0, rootOwner)},
 		{ID: "4.1.7", Text: "Ensure that the certificate authorities file permissions are set to 600 or more restrictive (Manual)",
-			Remediation: "chmod 600 <data-dir>/tls/ca.crt <data-dir>/agent/pki/ca.crt (skiff writes the CA certificate 644: it is public)", Run: caFile(0o600, "")},
+			Remediation: "chmod 600 <data-dir>/tls/ca.crt <data-dir>/agent/pki/ca.crt (skiff server and agent write them 600, and take back looser permissions at start)", Run: caFile(0o600, "")},
 		{ID: "4.1.8", Text: "Ensure that the client certificate authorities file ownership is set to root:root (Manual)",
 			Remediation: "chown root:root <data-dir>/tls/ca.crt <data-dir>/agent/pki/ca.crt", Run: caFile(0, rootOwner)},
 		{ID: "4.1.9", Text: "If the kubelet config.yaml configuration file is being used validate permissions set to 600 or more restrictive (Automated)", Scored: true,

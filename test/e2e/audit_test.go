@@ -95,7 +95,7 @@ func TestAuditDefaultInstall(t *testing.T) {
 		t.Errorf("exit code %d with %d FAILs, want %d", code, fails, want)
 	}
 	got := byID(rep)
-	for id, want := range map[string]string{"1.1.13": "PASS", "1.1.21": "PASS", "1.2.1": "PASS", "1.2.15": "PASS", "1.2.29": "PASS", "1.3.3": "PASS", "5.1.3": "PASS", "5.2.1": "PASS"} {
+	for id, want := range map[string]string{"1.1.13": "PASS", "1.1.20": "PASS", "1.1.21": "PASS", "4.1.7": "PASS", "1.2.1": "PASS", "1.2.15": "PASS", "1.2.29": "PASS", "1.3.3": "PASS", "5.1.3": "PASS", "5.2.1": "PASS"} {
 		if got[id].Status != want {
 			t.Errorf("%s = %s (%s), want %s", id, got[id].Status, got[id].Evidence, want)
 		}

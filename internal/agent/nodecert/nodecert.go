@@ -99,6 +99,10 @@ func (m *Manager) CA(ctx context.Context) ([]byte, error) {
 	}
 	if b, err := os.ReadFile(m.caFile()); err == nil {
 		if ca, err := parseCert(b); err == nil && (m.cfg.Token.CAHash == nil || pinMatches(ca, m.cfg.Token.CAHash)) {
+			// An older agent wrote it 0644; CIS 4.1.7 asks for 600.
+			if err := pki.RestrictMode(m.caFile(), 0o600); err != nil {
+				return nil, err
+			}
 			m.caPEM = b
 			return b, nil
 		}
@@ -111,7 +115,7 @@ func (m *Manager) CA(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
-	if err := writeFile(m.caFile(), b, 0o644); err != nil {
+	if err := writeFile(m.caFile(), b, 0o600); err != nil {
 		return nil, err
 	}
 	m.caPEM = b
@@ -178,6 +182,11 @@ func (m *Manager) NodeConfig(ctx context.Context, node string) (*rest.Config, er
 		return nil, err
 	}
 	if cert, err := m.current(node, caPEM); err == nil && m.cfg.Now().Before(cert.NotAfter) {
+		for _, f := range []string{m.certFile(node), m.keyFile(node), m.kubeconfig(node)} {
+			if err := pki.RestrictMode(f, 0o600); err != nil {
+				return nil, err
+			}
+		}
 		if m.cfg.Now().After(RotationDeadline(cert.NotBefore, cert.NotAfter, 1)) {
 			// Past 90%: renew now, with the current certificate.
 			if err := m.renew(ctx, node, caPEM, m.fileConfig(node, caPEM)); err != nil {

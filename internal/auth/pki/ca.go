@@ -66,6 +66,9 @@ func loadOrCreateCA(dir string, now func() time.Time) (*CA, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := restrictPair(certPath, keyPath); err != nil {
+			return nil, err
+		}
 		ca.now = now
 		return ca, nil
 	}

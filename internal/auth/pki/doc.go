@@ -12,6 +12,8 @@
 // takes tens of milliseconds, and start-up time matters.
 //
 // Files are written atomically (temporary file, fsync, rename), private keys
-// with mode 0600, certificates with 0644, directories with 0700, so a crash
-// never leaves a half-written certificate in place of a good one.
+// with mode 0600, certificates with 0600 too (CIS asks for it; kubeconfigs
+// embed the CA, so nobody but skiff reads the files), directories with
+// 0700, so a crash never leaves a half-written certificate in place of a
+// good one. Files reused at start get these modes back if looser.
 package pki

@@ -14,12 +14,33 @@ import (
 	"path/filepath"
 )
 
-// File modes used for everything this package writes.
+// File modes used for everything this package writes. Certificates are
+// public, but CIS (1.1.20, 4.1.7) asks for 600 on PKI certificates as on
+// keys, and only root (skiff itself) reads them: kubeconfigs embed the CA.
 const (
 	dirMode  fs.FileMode = 0o700
 	keyMode  fs.FileMode = 0o600
-	certMode fs.FileMode = 0o644
+	certMode fs.FileMode = 0o600
 )
+
+// RestrictMode takes away from the existing file at path every permission
+// bit mode does not allow (a certificate a Skiff before 0600 certificates
+// wrote 0644 becomes 0600). A missing file is not an error.
+func RestrictMode(path string, mode fs.FileMode) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&^mode != 0 {
+		if err := os.Chmod(path, perm&mode); err != nil {
+			return fmt.Errorf("restrict the mode of %s: %w", path, err)
+		}
+	}
+	return nil
+}
 
 // writeFileAtomic replaces path with data so that a reader (or a crash) sees
 // either the old content or the new, never a mix. The parent directory is

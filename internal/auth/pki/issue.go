@@ -133,7 +133,7 @@ func (ca *CA) LoadOrIssueClient(certPath, keyPath, user string, groups []string)
 
 func (ca *CA) loadOrIssue(certPath, keyPath string, spec leafSpec) (bool, error) {
 	if ca.reusable(certPath, keyPath, spec) {
-		return false, nil
+		return false, restrictPair(certPath, keyPath)
 	}
 	if err := ca.issue(certPath, keyPath, spec); err != nil {
 		return false, err
@@ -246,4 +246,13 @@ func (ca *CA) sign(spec leafSpec) (certPEM, keyPEM []byte, err error) {
 		return nil, nil, err
 	}
 	return encodeCertPEM(der), keyPEM, nil
+}
+
+// restrictPair gives a reused certificate and key this package's modes,
+// should an older Skiff or a user have loosened them.
+func restrictPair(certPath, keyPath string) error {
+	if err := RestrictMode(certPath, certMode); err != nil {
+		return err
+	}
+	return RestrictMode(keyPath, keyMode)
 }

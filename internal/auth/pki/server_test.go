@@ -3,6 +3,7 @@ package pki
 import (
 	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -36,11 +37,11 @@ func TestEnsureServerFirstStart(t *testing.T) {
 	for path, mode := range map[string]uint32{
 		dataDir:                              0o700,
 		tlsDir:                               0o700,
-		filepath.Join(tlsDir, CACertFile):    0o644,
+		filepath.Join(tlsDir, CACertFile):    0o600,
 		filepath.Join(tlsDir, CAKeyFile):     0o600,
-		p.ServingCertFile:                    0o644,
+		p.ServingCertFile:                    0o600,
 		p.ServingKeyFile:                     0o600,
-		p.AdminCertFile:                      0o644,
+		p.AdminCertFile:                      0o600,
 		p.AdminKeyFile:                       0o600,
 		filepath.Join(dataDir, "kubeconfig"): 0o600,
 	} {
@@ -108,6 +109,37 @@ func TestEnsureServerReusesEverything(t *testing.T) {
 		if !snaps[f].untouched(t, f) {
 			t.Errorf("%s was rewritten", filepath.Base(f))
 		}
+	}
+}
+
+// TestEnsureServerRestrictsModes: a data directory an older Skiff wrote
+// (certificates 0644) or a user loosened gets 0600 back on the next
+// start, without reissuing anything.
+func TestEnsureServerRestrictsModes(t *testing.T) {
+	dataDir := t.TempDir()
+	opts := ServerOptions{DataDir: dataDir, Port: 6443}
+	first, err := ensureServer(opts, fakeMachine("node-1", "192.168.1.20"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []string{
+		filepath.Join(dataDir, TLSDir, CACertFile), filepath.Join(dataDir, TLSDir, CAKeyFile),
+		first.ServingCertFile, first.ServingKeyFile, first.AdminCertFile, first.AdminKeyFile, first.KubeconfigFile,
+	}
+	for _, f := range files {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := ensureServer(opts, fakeMachine("node-1", "192.168.1.20"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ServingIssued || second.AdminIssued {
+		t.Errorf("issued again: serving=%v admin=%v", second.ServingIssued, second.AdminIssued)
+	}
+	for _, f := range files {
+		wantMode(t, f, 0o600)
 	}
 }
 
