@@ -31,7 +31,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -54,7 +53,7 @@ type Config struct {
 	// NodeName is the Node's name (required).
 	NodeName string
 	// Client talks to the API server as the node (system:node:<name>).
-	Client kubernetes.Interface
+	Client Client
 	// Runtime runs the node's sandboxes and containers.
 	Runtime runtime.Runtime
 	// DataDir holds the agent's state: pods/<uid>/ (volumes) and
@@ -121,7 +120,7 @@ type Config struct {
 // Agent is one node's agent. Create it with New, run it with Run.
 type Agent struct {
 	cfg      Config
-	client   kubernetes.Interface
+	client   Client
 	rt       runtime.Runtime
 	clock    clock.WithTicker
 	log      *slog.Logger

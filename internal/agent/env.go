@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"skiff.dev/skiff/internal/agent/podconfig"
@@ -24,7 +23,7 @@ const sourceTimeout = 10 * time.Second
 // It satisfies podconfig.Getter and volumes.Getter.
 type apiSources struct {
 	ctx    context.Context // the agent's: reads end with it
-	client kubernetes.Interface
+	client Client
 }
 
 func (s *apiSources) Secret(namespace, name string) (*corev1.Secret, error) {
@@ -41,7 +40,7 @@ func (s *apiSources) ConfigMap(namespace, name string) (*corev1.ConfigMap, error
 
 // newServiceInformer watches every service: service link variables need
 // the pod's namespace's, cluster DNS the kube-system/kube-dns one.
-func newServiceInformer(client kubernetes.Interface) cache.SharedIndexInformer {
+func newServiceInformer(client Client) cache.SharedIndexInformer {
 	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "services", metav1.NamespaceAll, fields.Everything())
 	return cache.NewSharedIndexInformer(lw, &corev1.Service{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 }

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"skiff.dev/skiff/internal/agent/runtime"
@@ -21,7 +20,7 @@ import (
 const uidIndex = "uid"
 
 // newPodInformer watches the pods bound to the node, indexed by UID.
-func newPodInformer(client kubernetes.Interface, nodeName string) cache.SharedIndexInformer {
+func newPodInformer(client Client, nodeName string) cache.SharedIndexInformer {
 	lw := cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "pods", metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 	})

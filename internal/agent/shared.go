@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -27,7 +26,7 @@ const nodeIndex = "node"
 // Create it with NewShared, give it to each node's Config.Shared, and run
 // it with Run (before or after the nodes start: they wait for it to sync).
 type Shared struct {
-	client   kubernetes.Interface
+	client   Client
 	pods     cache.SharedIndexInformer
 	services cache.SharedIndexInformer
 	events   record.EventBroadcaster
@@ -41,7 +40,7 @@ type Shared struct {
 // nodes of one process, reading and writing through client (an identity
 // that may list and watch every pod and service and create events: a
 // node's, or an administrator's).
-func NewShared(client kubernetes.Interface) *Shared {
+func NewShared(client Client) *Shared {
 	lw := cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "pods", metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
 	})

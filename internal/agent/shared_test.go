@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/agent"
 	"skiff.dev/skiff/internal/agent/runtime/fake"
@@ -22,7 +21,15 @@ func TestSharedInformersRunEachNodesOwnPods(t *testing.T) {
 	s := testserver.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	shared := agent.NewShared(kubernetes.NewForConfigOrDie(s.Config(t, "system:node:sim", "system:nodes", "system:masters")))
+	// The nodes' clients are NewClient's, of just the groups they call.
+	client := func(user string) agent.Client {
+		c, err := agent.NewClient(s.Config(t, user, "system:nodes", "system:masters"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	shared := agent.NewShared(client("system:node:sim"))
 	done := make(chan struct{})
 	go func() { defer close(done); shared.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -30,8 +37,8 @@ func TestSharedInformersRunEachNodesOwnPods(t *testing.T) {
 	// Bound before its node starts: the node finds it in the shared
 	// cache, not from an event.
 	createPod(t, s.Client, "s1", "early", corev1.RestartPolicyAlways, "c")
-	a1, _ := runAgent(t, s, agent.Config{NodeName: "s1", Runtime: fake.New(fake.Options{}), Shared: shared, DisableProbes: true})
-	a2, _ := runAgent(t, s, agent.Config{NodeName: "s2", Runtime: fake.New(fake.Options{}), Shared: shared, DisableProbes: true})
+	a1, _ := runAgent(t, s, agent.Config{NodeName: "s1", Client: client("system:node:s1"), Runtime: fake.New(fake.Options{}), Shared: shared, DisableProbes: true})
+	a2, _ := runAgent(t, s, agent.Config{NodeName: "s2", Client: client("system:node:s2"), Runtime: fake.New(fake.Options{}), Shared: shared, DisableProbes: true})
 	createPod(t, s.Client, "s2", "late", corev1.RestartPolicyAlways, "c")
 	for _, name := range []string{"early", "late"} {
 		eventually(t, name+" Running and Ready", func() (bool, string) {

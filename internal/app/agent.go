@@ -378,7 +378,7 @@ func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string,
 	// The nodes' events all go through this client: give it the rate
 	// limits n upstream kubelets would have between them.
 	sharedCfg.QPS, sharedCfg.Burst = float32(n)*max(sharedCfg.QPS, 5), n*max(sharedCfg.Burst, 10)
-	sharedClient, err := kubernetes.NewForConfig(sharedCfg)
+	sharedClient, err := agent.NewClient(sharedCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +391,9 @@ func StartSimulatedNodes(ctx context.Context, wg *sync.WaitGroup, prefix string,
 		if err != nil {
 			return nil, err
 		}
-		client, err := kubernetes.NewForConfig(cfg)
+		// Just the groups a node calls, not a full clientset: a
+		// thousand of those are ~30 MB.
+		client, err := agent.NewClient(cfg)
 		if err != nil {
 			return nil, err
 		}
