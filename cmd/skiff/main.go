@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -88,6 +89,8 @@ func newServerCommand() *cobra.Command {
 	f.StringSliceVar(&opts.ServiceAccounts.KeyFiles, "service-account-key-file", nil, "PEM files of further public keys service account tokens are verified with (keys rotated out)")
 	f.DurationVar(&opts.ServiceAccounts.MaxTokenExpiration, "service-account-max-token-expiration", 0, "longest lifetime a token request gets (0: no maximum)")
 	f.StringVar(&opts.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file (apiserver.config.k8s.io/v1) for encrypting resources at rest, reloaded when it changes (default: <data-dir>/encryption-config.yaml, generated with a secretbox key for Secrets)")
+	f.DurationVar(&opts.NodeLifecycle.MonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may go without renewing its Lease or posting its status before the node lifecycle controller marks it Unknown")
+	f.DurationVar(&opts.NodeLifecycle.StartupGracePeriod, "node-startup-grace-period", 60*time.Second, "how long a starting node may go without posting a Ready status before it is marked Unknown")
 	f.StringVar(&opts.Audit.LogPath, "audit-log-path", "", "audit log file, JSON lines of audit.k8s.io/v1 events; - for standard output (default: <data-dir>/logs/audit.log)")
 	f.IntVar(&opts.Audit.MaxAge, "audit-log-maxage", audit.DefaultMaxAge, "days to keep rotated audit log files (0: no limit)")
 	f.IntVar(&opts.Audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "number of rotated audit log files to keep (0: no limit)")

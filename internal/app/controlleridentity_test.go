@@ -19,6 +19,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/bootstrap"
 	"skiff.dev/skiff/internal/auth/pki"
+	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/testserver"
 )
 
@@ -86,7 +87,7 @@ func TestControllersRunAsTheirServiceAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runControllers(ctx, p, APIServerEndpoint{IP: "192.0.2.10", Port: 6443}, nil, pods); err != nil {
+	if err := runControllers(ctx, p, APIServerEndpoint{IP: "192.0.2.10", Port: 6443}, nil, pods, nodelifecycle.Config{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"skiff.dev/skiff/internal/auth/authn"
 	"skiff.dev/skiff/internal/auth/pki"
 	"skiff.dev/skiff/internal/controller/namespace"
+	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/controller/serviceaccounttoken"
 )
 
@@ -51,7 +52,7 @@ const controllersUseServiceAccountCredentials = true
 // (not in system:masters: upstream's role of that name) and each
 // controller as its own service account in kube-system. The controllers'
 // pod informer is a view of pods (nil: their own).
-func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer, pods *sharedPods) error {
+func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEndpoint, tokens serviceaccounttoken.Issuer, pods *sharedPods, nodeLifecycle nodelifecycle.Config) error {
 	cfg, err := identityConfig(p, "system:kube-controller-manager")
 	if err != nil {
 		return err
@@ -66,7 +67,7 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	}
 	log := slog.Default().With("component", "controller-manager")
 	opts := ControllerManagerOptions{UseServiceAccountCredentials: controllersUseServiceAccountCredentials,
-		APIServer: apiServer, APIServerConfig: apiCfg, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA, Pods: pods}
+		APIServer: apiServer, APIServerConfig: apiCfg, TokenIssuer: tokens, RootCA: p.CA.CertPEM, CA: p.CA, Pods: pods, NodeLifecycle: nodeLifecycle}
 	if err := runControllerManager(ctx, cfg, opts, log); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"skiff.dev/skiff/internal/auth/rbac"
 	"skiff.dev/skiff/internal/auth/serviceaccount"
 	"skiff.dev/skiff/internal/cisaudit"
+	"skiff.dev/skiff/internal/controller/nodelifecycle"
 	"skiff.dev/skiff/internal/registry/builtin"
 	"skiff.dev/skiff/internal/storage"
 	"skiff.dev/skiff/internal/storage/bolt"
@@ -64,6 +65,9 @@ type ServerOptions struct {
 	// EncryptionProviderConfig is upstream's --encryption-provider-config;
 	// empty: DATA_DIR/encryption-config.yaml, generated on first start.
 	EncryptionProviderConfig string
+	// NodeLifecycle: the node monitor's grace periods
+	// (--node-monitor-grace-period, --node-startup-grace-period).
+	NodeLifecycle nodelifecycle.Config
 	// Audit: the audit log's path, rotation and policy.
 	Audit AuditOptions
 	// Admission: which plug-ins run, and their settings.
@@ -197,7 +201,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		return err
 	}
 	if !opts.DisableControllerManager {
-		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer, pods); err != nil {
+		if err := runControllers(sctx, p, advertisedEndpoint(opts), saw.issuer, pods, opts.NodeLifecycle); err != nil {
 			return fmt.Errorf("start controllers: %w", err)
 		}
 	}
