@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/testserver"
 )
@@ -24,21 +25,7 @@ func TestWorkloadControllersTakeLeaseAndRun(t *testing.T) {
 	if err := runControllerManager(ctx, cfg, ControllerManagerOptions{APIServer: APIServerEndpoint{IP: "192.0.2.10", Port: 6443}}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	n := int32(2)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &n,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}},
-			},
-		},
-	}
-	if _, err := s.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createWebDeployment(ctx, t, s.Client)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pods, err := s.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
@@ -70,5 +57,26 @@ func TestWorkloadControllersTakeLeaseAndRun(t *testing.T) {
 			t.Fatalf("default service account: %v; kubernetes endpoint slice: %v", errSA, errEP)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createWebDeployment creates default/web, a Deployment of two pods
+// labelled app=web, for tests that watch the controllers act on it.
+func createWebDeployment(ctx context.Context, t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	n := int32(2)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &n,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}},
+			},
+		},
+	}
+	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

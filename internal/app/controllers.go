@@ -57,6 +57,12 @@ func runControllers(ctx context.Context, p *pki.ServerPKI, apiServer APIServerEn
 	if err != nil {
 		return err
 	}
+	// The controllers write what users' templates say; the API server's
+	// warnings about those (PodSecurity's warn level on every pod a
+	// ReplicaSet creates) went to the user when the template was written,
+	// and here would only fill the log, once per pod. The controllers'
+	// own configs are copies of this one.
+	cfg.WarningHandler = rest.NoWarnings{}
 	apiCfg, err := componentConfig(p, "system:apiserver")
 	if err != nil {
 		return err
