@@ -227,7 +227,7 @@ func (a *Agent) Started() <-chan struct{} { return a.started }
 // only if the node cannot be set up; once running, failures are logged
 // and retried.
 func (a *Agent) Run(ctx context.Context) error {
-	events := a.cfg.Shared.eventBroadcaster()
+	events := a.cfg.Shared.eventBroadcaster(a.cfg.NodeName)
 	if events == nil {
 		events = record.NewBroadcaster(record.WithContext(ctx))
 		events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
