@@ -227,7 +227,7 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	pod := obj.(*corev1.Pod)
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	if !terminal && pod.DeletionTimestamp == nil {
-		pdb, err := s.checkDisruptionBudgets(pod)
+		pdb, err := s.checkDisruptionBudgets(ctx, pod)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -248,11 +248,17 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 
 // checkDisruptionBudgets refuses an eviction that a matching budget does not
 // currently allow (429, as upstream; the client retries). It returns the
-// budget that allows it, if one matches.
-func (s *Server) checkDisruptionBudgets(pod *corev1.Pod) (*policyv1.PodDisruptionBudget, error) {
+// budget that allows it, if one matches. The budgets are read consistently,
+// as upstream lists them from etcd: a cache that has not yet seen the
+// disruption controller's last status write would refuse an eviction the
+// budget allows.
+func (s *Server) checkDisruptionBudgets(ctx context.Context, pod *corev1.Pod) (*policyv1.PodDisruptionBudget, error) {
 	pdbRes := s.resources[schemaGV("policy", "v1")]["poddisruptionbudgets"]
 	if pdbRes == nil {
 		return nil, nil
+	}
+	if err := s.waitCache(ctx, "", 0); err != nil {
+		return nil, err
 	}
 	items, _ := pdbRes.cacheList(pdbRes.listPrefix(pod.Namespace), nil)
 	var matching []*policyv1.PodDisruptionBudget
