@@ -8,6 +8,7 @@ package apiserver
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -345,49 +346,75 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	endpoint, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	for _, c := range s.cfg.HealthChecks {
-		if c.Name == name {
-			if err := c.Check(r); err != nil {
-				writeRaw(w, http.StatusInternalServerError, "text/plain; charset=utf-8", fmt.Appendf(nil, "internal server error: %v\n", err))
+	checks := s.healthChecks(endpoint)
+	if name != "" {
+		for _, c := range checks {
+			if c.Name == name {
+				if err := c.Check(r); err != nil {
+					writeRaw(w, http.StatusInternalServerError, "text/plain; charset=utf-8", fmt.Appendf(nil, "internal server error: %v\n", err))
+					return
+				}
+				writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
 				return
 			}
-			writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
-			return
+		}
+		s.writeError(w, r, errNotFoundPath())
+		return
+	}
+	// Upstream's listing: every check's result, reasons withheld; the
+	// list is written on failure or when asked for with ?verbose.
+	var b strings.Builder
+	failed := false
+	b.WriteString("[+]ping ok\n")
+	for _, c := range checks {
+		if err := c.Check(r); err != nil {
+			failed = true
+			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.Name)
+		} else {
+			fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
 		}
 	}
-	if name == "" && len(s.cfg.HealthChecks) > 0 {
-		// Upstream's listing: every check's result, reasons withheld.
-		var b strings.Builder
-		failed := false
-		b.WriteString("[+]ping ok\n")
-		for _, c := range s.cfg.HealthChecks {
-			if err := c.Check(r); err != nil {
-				failed = true
-				fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.Name)
-			} else {
-				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
-			}
+	if failed {
+		fmt.Fprintf(&b, "%s check failed\n", endpoint)
+		// A server still starting is unavailable rather than broken.
+		code := http.StatusInternalServerError
+		if !s.isReady() {
+			code = http.StatusServiceUnavailable
 		}
-		if failed {
-			fmt.Fprintf(&b, "%s check failed\n", endpoint)
-			writeRaw(w, http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(b.String()))
-			return
-		}
-		if _, verbose := r.URL.Query()["verbose"]; verbose && endpoint != "readyz" {
-			fmt.Fprintf(&b, "%s check passed\n", endpoint)
-			writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte(b.String()))
-			return
-		}
+		writeRaw(w, code, "text/plain; charset=utf-8", []byte(b.String()))
+		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/readyz") {
-		select {
-		case <-s.ready:
-		default:
-			writeRaw(w, http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("[-]informer-sync failed: not ready\nreadyz check failed\n"))
-			return
-		}
+	if _, verbose := r.URL.Query()["verbose"]; verbose {
+		fmt.Fprintf(&b, "%s check passed\n", endpoint)
+		writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte(b.String()))
+		return
 	}
 	writeRaw(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
+}
+
+// healthChecks are the named checks of endpoint (healthz, livez or
+// readyz): the configured ones, and for readyz whether the caches are
+// loaded (upstream's informer-sync).
+func (s *Server) healthChecks(endpoint string) []HealthCheck {
+	if endpoint != "readyz" {
+		return s.cfg.HealthChecks
+	}
+	sync := HealthCheck{Name: "informer-sync", Check: func(*http.Request) error {
+		if !s.isReady() {
+			return errors.New("not ready")
+		}
+		return nil
+	}}
+	return append([]HealthCheck{sync}, s.cfg.HealthChecks...)
+}
+
+func (s *Server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // sortedGroupVersions lists served group/versions in a stable order.

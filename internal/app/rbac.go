@@ -37,6 +37,8 @@ type rbacWiring struct {
 	nodes      *cacheNodeObjects
 	authorizer authz.Authorizer
 	resolver   rbac.Resolver
+	// bootstrapped is set once the bootstrap policy is reconciled.
+	bootstrapped atomic.Bool
 }
 
 func newRBACWiring() *rbacWiring {
@@ -88,6 +90,7 @@ func (w *rbacWiring) start(ctx context.Context, srv *apiserver.Server, admin *re
 	if err := bootstrap.Ensure(ctx, cs); err != nil {
 		return fmt.Errorf("rbac bootstrap policy: %w", err)
 	}
+	w.bootstrapped.Store(true)
 	if err := aggregation.Run(ctx, cs); err != nil {
 		return fmt.Errorf("clusterrole aggregation: %w", err)
 	}

@@ -141,10 +141,21 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		SecurePort:          opts.SecurePort,
 		KubeletClientTLS:    kubeletTLS,
 		NonResourceHandlers: saw.discovery,
-		// Upstream's kms-providers check (a no-op without kms providers).
-		HealthChecks: []apiserver.HealthCheck{{Name: "kms-providers", Check: func(r *http.Request) error {
-			return encStore.Transformers().CheckKMS(r.Context())
-		}}},
+		HealthChecks: []apiserver.HealthCheck{
+			// Upstream's kms-providers check (a no-op without kms providers).
+			{Name: "kms-providers", Check: func(r *http.Request) error {
+				return encStore.Transformers().CheckKMS(r.Context())
+			}},
+			// Upstream's post-start hook: not ready until the bootstrap
+			// policy is in place, or clients other than system:masters
+			// (service accounts, nodes, controllers) would be denied.
+			{Name: "poststarthook/rbac/bootstrap-roles", Check: func(*http.Request) error {
+				if !rbacw.bootstrapped.Load() {
+					return errors.New("not finished")
+				}
+				return nil
+			}},
+		},
 	})
 	if err != nil {
 		return err
