@@ -62,11 +62,15 @@ func (c *nodeCache) AddNode(node *v1.Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodeLocked(node.Name)
-	if n.Node == nil {
-		c.structural = true
+	switch {
+	case n.Node == nil:
+		c.structural, c.images = true, true
+	case !framework.SameImages(n.Node.Status.Images, node.Status.Images):
+		// Heartbeats leave the images alone: only a real change makes
+		// the next snapshot recount every node's images.
+		c.images = true
 	}
 	n.SetNode(node)
-	c.images = true
 	c.touch(node.Name)
 }
 

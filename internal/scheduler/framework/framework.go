@@ -109,11 +109,10 @@ func (f *Framework) Schedule(ctx context.Context, state *CycleState, snap *Snaps
 		}
 	}
 
-	feasible, err := f.findFeasible(ctx, state, snap, pod, &diag)
+	feasible, evaluated, err := f.findFeasible(ctx, state, snap, pod, &diag)
 	if err != nil {
 		return Result{}, err
 	}
-	evaluated := len(feasible) + len(diag.NodeToStatus)
 	if len(feasible) == 0 {
 		return Result{}, &FitError{NumAllNodes: len(snap.Nodes), Diagnosis: diag}
 	}
@@ -228,73 +227,59 @@ func (f *Framework) NumFeasibleNodesToFind(numAll int) int {
 
 // findFeasible filters nodes in parallel, starting where the previous
 // cycle stopped, until enough feasible nodes are found. Rejections are
-// recorded in diag.
-func (f *Framework) findFeasible(ctx context.Context, state *CycleState, snap *Snapshot, pod *PodInfo, diag *Diagnosis) ([]*NodeInfo, error) {
+// recorded in diag. It returns the feasible nodes and how many nodes it
+// filtered: always a whole run from the start, so the next cycle starts
+// right after it and every node gets its turn (upstream's
+// nextStartNodeIndex). Feasible nodes found past the wanted number are
+// dropped, as upstream.
+func (f *Framework) findFeasible(ctx context.Context, state *CycleState, snap *Snapshot, pod *PodInfo, diag *Diagnosis) ([]*NodeInfo, int, error) {
 	all := snap.Nodes
 	n := len(all)
 	want := f.NumFeasibleNodesToFind(n)
 	feasible := make([]*NodeInfo, want)
 	var (
 		found   atomic.Int64
-		next    atomic.Int64
 		mu      sync.Mutex
 		firstEr error
 	)
 	start := f.next % n
 	const chunk = 8
-	work := func() {
-		for {
-			i0 := int(next.Add(chunk)) - chunk
-			if i0 >= n {
-				return
+	stop := func() bool { return found.Load() >= int64(want) || ctx.Err() != nil }
+	chunks := f.parallelChunks(n, chunk, stop, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ni := all[(start+i)%n]
+			st := f.RunFiltersWithNominated(ctx, state, pod, ni, snap)
+			if st.IsSuccess() {
+				if k := found.Add(1) - 1; k < int64(want) {
+					feasible[k] = ni
+				}
+				continue
 			}
-			for i := i0; i < i0+chunk && i < n; i++ {
-				if found.Load() >= int64(want) || ctx.Err() != nil {
-					return
+			mu.Lock()
+			if st.Code() == Error {
+				if firstEr == nil {
+					firstEr = fmt.Errorf("filter %s on node %s: %w", st.Plugin(), ni.Node.Name, st.AsError())
 				}
-				ni := all[(start+i)%n]
-				st := f.RunFiltersWithNominated(ctx, state, pod, ni, snap)
-				if st.IsSuccess() {
-					if k := found.Add(1) - 1; k < int64(want) {
-						feasible[k] = ni
-					}
-					continue
-				}
-				mu.Lock()
-				if st.Code() == Error {
-					if firstEr == nil {
-						firstEr = fmt.Errorf("filter %s on node %s: %w", st.Plugin(), ni.Node.Name, st.AsError())
-					}
-				} else {
-					diag.NodeToStatus[ni.Node.Name] = st
-					diag.UnschedulablePlugins[st.Plugin()] = true
-				}
-				mu.Unlock()
+			} else {
+				diag.NodeToStatus[ni.Node.Name] = st
+				diag.UnschedulablePlugins[st.Plugin()] = true
 			}
+			mu.Unlock()
 		}
-	}
-	workers := f.Parallelism
-	if max := (n + chunk - 1) / chunk; workers > max {
-		workers = max
-	}
-	if workers <= 1 {
-		work()
-	} else {
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Go(work)
-		}
-		wg.Wait()
-	}
+	})
 	if firstEr != nil {
-		return nil, firstEr
+		return nil, 0, firstEr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
 	}
 	got := int(found.Load())
 	if got > want {
 		got = want
 	}
-	f.next = (start + got + len(diag.NodeToStatus)) % n
-	return feasible[:got], nil
+	evaluated := min(n, chunks*chunk)
+	f.next = (start + evaluated) % n
+	return feasible[:got], evaluated, nil
 }
 
 // prioritize scores the feasible nodes and picks the best, breaking ties
@@ -378,30 +363,72 @@ func (f *Framework) selectHost(nodes []*NodeInfo, total []int64) string {
 
 // parallel calls fn(i) for i in [0,n) on up to Parallelism goroutines.
 func (f *Framework) parallel(n int, fn func(i int)) {
-	workers := f.Parallelism
-	if workers > n/16 {
-		workers = n / 16
+	chunk := n / (f.Parallelism * 8)
+	if chunk < 1 {
+		chunk = 1
 	}
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
+	f.parallelChunks(n, chunk, nil, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
 			fn(i)
 		}
-		return
+	})
+}
+
+// parallelChunks calls fn(lo, hi) on consecutive chunks of [0,n), in
+// order of their start, on up to Parallelism goroutines (the caller is
+// one of them), until the chunks run out or stop (if not nil) says so;
+// it returns how many chunks were done, always the first ones. stop must
+// stay true once true.
+//
+// The caller waits only for chunks that helpers took: a helper that
+// starts late (on a busy machine the wake-up of another thread can take
+// milliseconds) finds nothing left and is not waited for.
+func (f *Framework) parallelChunks(n, chunk int, stop func() bool, fn func(lo, hi int)) int {
+	chunks := (n + chunk - 1) / chunk
+	workers := f.Parallelism
+	if workers > chunks {
+		workers = chunks
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
+	if workers <= 1 {
+		c := 0
+		for ; c < chunks && (stop == nil || !stop()); c++ {
+			fn(c*chunk, min(n, (c+1)*chunk))
+		}
+		return c
 	}
-	wg.Wait()
+	var (
+		mu       sync.Mutex
+		idle     = sync.NewCond(&mu)
+		next     int
+		inflight int
+	)
+	work := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for next < chunks && (stop == nil || !stop()) {
+			c := next
+			next++
+			inflight++
+			mu.Unlock()
+			fn(c*chunk, min(n, (c+1)*chunk))
+			mu.Lock()
+			inflight--
+		}
+		if inflight == 0 {
+			idle.Broadcast()
+		}
+	}
+	for w := 1; w < workers; w++ {
+		go work()
+	}
+	work()
+	mu.Lock()
+	for inflight > 0 {
+		idle.Wait()
+	}
+	done := next
+	mu.Unlock()
+	return done
 }
 
 // Parallel exposes the bounded fan-out to preemption's dry run.

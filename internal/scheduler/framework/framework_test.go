@@ -3,10 +3,14 @@ package framework
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestFitErrorMessage(t *testing.T) {
@@ -125,5 +129,120 @@ func TestSchedule(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", res.Node, err, tt.want)
 			}
 		})
+	}
+}
+
+// seenFilter rejects nodes by name and records every node it filters.
+type seenFilter struct {
+	mu     sync.Mutex
+	seen   map[string]int
+	reject func(name string) *Status
+}
+
+func (*seenFilter) Name() string { return "Seen" }
+func (f *seenFilter) Filter(_ context.Context, _ *CycleState, _ *PodInfo, n *NodeInfo) *Status {
+	f.mu.Lock()
+	f.seen[n.Node.Name]++
+	f.mu.Unlock()
+	return f.reject(n.Node.Name)
+}
+
+func manyNodes(n int) *Snapshot {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("node-%04d", i)
+	}
+	return nodes(names...)
+}
+
+// Sampling as upstream: a cycle stops filtering once it has found
+// numFeasibleNodesToFind nodes, and the next cycle starts where it
+// stopped, so every node gets a turn.
+func TestScheduleSamplesAndRotates(t *testing.T) {
+	snap := manyNodes(1000)
+	f := &seenFilter{seen: map[string]int{}, reject: func(string) *Status { return nil }}
+	fw := New([]Plugin{f, scoreLength{}}, nil)
+	fw.Parallelism = 4
+	pod := NewPodInfo(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u"}}, 0)
+	want := fw.NumFeasibleNodesToFind(1000) // 420
+	cycles := (1000 + want - 1) / want
+	for range cycles {
+		res, err := fw.Schedule(context.Background(), NewCycleState(), snap, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Filtering goes by chunks of 8 nodes on 4 goroutines: those in
+		// flight when the last wanted node is found finish.
+		if res.Feasible != want || res.Evaluated < want || res.Evaluated > want+5*8 {
+			t.Fatalf("feasible %d, evaluated %d; want %d of 1000", res.Feasible, res.Evaluated, want)
+		}
+	}
+	for _, n := range snap.Nodes {
+		if f.seen[n.Node.Name] == 0 {
+			t.Fatalf("node %s never filtered in %d cycles", n.Node.Name, cycles)
+		}
+	}
+}
+
+// When nothing fits every node is filtered, and the message counts each
+// reason over all of them.
+func TestScheduleNothingFitsEvaluatesAll(t *testing.T) {
+	snap := manyNodes(1000)
+	f := &seenFilter{seen: map[string]int{}, reject: func(name string) *Status {
+		if name[len(name)-1]%2 == 0 {
+			return NewStatus(Unschedulable, "Insufficient cpu")
+		}
+		return NewStatus(UnschedulableAndUnresolvable, "node(s) had untolerated taint(s)")
+	}}
+	fw := New([]Plugin{f, scoreLength{}}, nil)
+	fw.Parallelism = 4
+	pod := NewPodInfo(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u"}}, 0)
+	for range 2 {
+		_, err := fw.Schedule(context.Background(), NewCycleState(), snap, pod)
+		want := "0/1000 nodes are available: 500 Insufficient cpu, 500 node(s) had untolerated taint(s)."
+		if err == nil || err.Error() != want {
+			t.Fatalf("err = %v, want %q", err, want)
+		}
+	}
+	if len(f.seen) != 1000 {
+		t.Fatalf("filtered %d nodes, want 1000", len(f.seen))
+	}
+}
+
+func TestCountMatchingFollowsChanges(t *testing.T) {
+	pod := func(name, app string) *PodInfo {
+		return NewPodInfo(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Namespace: "ns", Labels: map[string]string{"app": app}}}, 0)
+	}
+	sel := labels.SelectorFromSet(labels.Set{"app": "web"})
+	n := NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}})
+	n.AddPod(pod("a", "web"))
+	n.AddPod(pod("b", "db"))
+	snap := n.Clone()
+	if got := snap.CountMatching("ns", sel, sel.String()); got != 1 {
+		t.Fatalf("count = %d, want 1", got)
+	}
+	if got := snap.CountMatching("other", sel, sel.String()); got != 0 {
+		t.Fatalf("other namespace: count = %d, want 0", got)
+	}
+	// A clone being changed (a simulation, or the cache's next copy)
+	// counts afresh.
+	next := snap.Clone()
+	next.AddPod(pod("c", "web"))
+	if got := next.CountMatching("ns", sel, sel.String()); got != 2 {
+		t.Fatalf("after AddPod: count = %d, want 2", got)
+	}
+	next.RemovePod("a")
+	if got := next.CountMatching("ns", sel, sel.String()); got != 1 {
+		t.Fatalf("after RemovePod: count = %d, want 1", got)
+	}
+	if got := snap.CountMatching("ns", sel, sel.String()); got != 1 {
+		t.Fatalf("snapshot's node changed: count = %d, want 1", got)
+	}
+	deleting := pod("d", "web")
+	deleting.Pod.DeletionTimestamp = &metav1.Time{}
+	last := next.Clone()
+	last.AddPod(deleting)
+	if got := last.CountMatching("ns", sel, sel.String()); got != 1 {
+		t.Fatalf("terminating pod counted: count = %d, want 1", got)
 	}
 }

@@ -1,9 +1,12 @@
 package framework
 
 import (
+	"slices"
 	"strings"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -33,6 +36,26 @@ type NodeInfo struct {
 	// Generation increases with every change; the cache uses it to copy
 	// only changed nodes into a snapshot.
 	Generation int64
+
+	// counts memoizes CountMatching on a snapshot's node, which never
+	// changes: a roll-out's cycles count a workload's pods on every node,
+	// and only the node the last pod went to has changed since. Nil on a
+	// NodeInfo that is being changed.
+	counts *matchCounts
+}
+
+// maxMatchCounts bounds the memo of one node (selectors of workloads
+// being placed at the same time).
+const maxMatchCounts = 16
+
+type matchCounts struct {
+	mu      sync.Mutex
+	entries []matchCount
+}
+
+type matchCount struct {
+	namespace, selector string
+	n                   int64
 }
 
 // NewNodeInfo returns an empty NodeInfo for node.
@@ -44,8 +67,12 @@ func NewNodeInfo(node *v1.Node) *NodeInfo {
 
 // SetNode replaces the node object, keeping the pods.
 func (n *NodeInfo) SetNode(node *v1.Node) {
+	old := n.Node
 	n.Node = node
 	n.Allocatable = NewResource(node.Status.Allocatable)
+	if old != nil && n.ImageSizes != nil && SameImages(old.Status.Images, node.Status.Images) {
+		return // a heartbeat
+	}
 	n.ImageSizes = make(map[string]int64, len(node.Status.Images))
 	for _, img := range node.Status.Images {
 		for _, name := range img.Names {
@@ -54,8 +81,22 @@ func (n *NodeInfo) SetNode(node *v1.Node) {
 	}
 }
 
+// SameImages reports whether two nodes' image lists are equal.
+func SameImages(a, b []v1.ContainerImage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].SizeBytes != b[i].SizeBytes || !slices.Equal(a[i].Names, b[i].Names) {
+			return false
+		}
+	}
+	return true
+}
+
 // AddPod accounts pi on the node.
 func (n *NodeInfo) AddPod(pi *PodInfo) {
+	n.counts = nil
 	n.Pods = append(n.Pods, pi)
 	if pi.HasAffinity() {
 		n.PodsWithAffinity = append(n.PodsWithAffinity, pi)
@@ -73,6 +114,7 @@ func (n *NodeInfo) RemovePod(uid types.UID) bool {
 	if found == nil {
 		return false
 	}
+	n.counts = nil
 	n.PodsWithAffinity, _ = removeByUID(n.PodsWithAffinity, uid)
 	n.PodsWithRequiredAntiAffinity, _ = removeByUID(n.PodsWithRequiredAntiAffinity, uid)
 	n.account(found, -1)
@@ -122,7 +164,47 @@ func (n *NodeInfo) Clone() *NodeInfo {
 	c.UsedPorts = append([]v1.ContainerPort(nil), n.UsedPorts...)
 	c.Requested = n.Requested.Clone()
 	c.NonZeroRequested = n.NonZeroRequested.Clone()
+	c.counts = &matchCounts{}
 	return &c
+}
+
+// CountMatching counts the node's pods of namespace ns that sel selects
+// and that are not being deleted. key must identify sel (its String());
+// the count is remembered per (ns, key) until the node changes. Safe for
+// concurrent use on a snapshot's nodes.
+func (n *NodeInfo) CountMatching(ns string, sel labels.Selector, key string) int64 {
+	if sel.Empty() || len(n.Pods) == 0 {
+		return 0
+	}
+	m := n.counts
+	if m == nil {
+		return countMatching(n.Pods, ns, sel)
+	}
+	m.mu.Lock()
+	for _, e := range m.entries {
+		if e.namespace == ns && e.selector == key {
+			m.mu.Unlock()
+			return e.n
+		}
+	}
+	m.mu.Unlock()
+	cnt := countMatching(n.Pods, ns, sel)
+	m.mu.Lock()
+	if len(m.entries) < maxMatchCounts {
+		m.entries = append(m.entries, matchCount{namespace: ns, selector: key, n: cnt})
+	}
+	m.mu.Unlock()
+	return cnt
+}
+
+func countMatching(pods []*PodInfo, ns string, sel labels.Selector) int64 {
+	var cnt int64
+	for _, p := range pods {
+		if p.Pod.DeletionTimestamp == nil && p.Pod.Namespace == ns && sel.Matches(labels.Set(p.Pod.Labels)) {
+			cnt++
+		}
+	}
+	return cnt
 }
 
 // NormalizeImageName makes "nginx", "nginx:latest" and

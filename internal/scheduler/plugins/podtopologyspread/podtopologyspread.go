@@ -65,6 +65,7 @@ type constraint struct {
 	maxSkew       int64
 	key           string
 	selector      labels.Selector
+	selectorKey   string // selector.String(), for NodeInfo.CountMatching
 	minDomains    int64
 	honorAffinity bool
 	honorTaints   bool
@@ -95,7 +96,7 @@ func buildConstraints(pod *v1.Pod, in []v1.TopologySpreadConstraint, action v1.U
 			minDomains = int64(*c.MinDomains)
 		}
 		out = append(out, constraint{
-			maxSkew: int64(c.MaxSkew), key: c.TopologyKey, selector: s, minDomains: minDomains,
+			maxSkew: int64(c.MaxSkew), key: c.TopologyKey, selector: s, selectorKey: s.String(), minDomains: minDomains,
 			honorAffinity: c.NodeAffinityPolicy == nil || *c.NodeAffinityPolicy == v1.NodeInclusionPolicyHonor,
 			honorTaints:   c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == v1.NodeInclusionPolicyHonor,
 		})
@@ -129,19 +130,10 @@ func hasKeys(node *v1.Node, cs []constraint) bool {
 	return true
 }
 
-// countMatching counts the non-terminating pods of namespace ns that sel
-// selects.
-func countMatching(pods []*framework.PodInfo, sel labels.Selector, ns string) int64 {
-	if sel.Empty() {
-		return 0
-	}
-	var n int64
-	for _, p := range pods {
-		if p.Pod.DeletionTimestamp == nil && p.Pod.Namespace == ns && sel.Matches(labels.Set(p.Pod.Labels)) {
-			n++
-		}
-	}
-	return n
+// countMatching counts the non-terminating pods of namespace ns on n
+// that c selects.
+func (c *constraint) countMatching(n *framework.NodeInfo, ns string) int64 {
+	return n.CountMatching(ns, c.selector, c.selectorKey)
 }
 
 const filterKey = Name + "/prefilter"
@@ -203,7 +195,7 @@ func (pl *PodTopologySpread) PreFilter(_ context.Context, state *framework.Cycle
 			if !cs[i].eligible(pod.Pod, s.affinity, n.Node) {
 				continue
 			}
-			s.counts[i][n.Node.Labels[cs[i].key]] += countMatching(n.Pods, cs[i].selector, pod.Pod.Namespace)
+			s.counts[i][n.Node.Labels[cs[i].key]] += cs[i].countMatching(n, pod.Pod.Namespace)
 		}
 	}
 	for i := range cs {

@@ -86,7 +86,7 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *framework.CycleS
 			if _, tracked := s.counts[i][v]; !tracked || !c.eligible(pod.Pod, affinity, n.Node) {
 				continue
 			}
-			s.counts[i][v] += countMatching(n.Pods, c.selector, pod.Pod.Namespace)
+			s.counts[i][v] += c.countMatching(n, pod.Pod.Namespace)
 		}
 	}
 	state.Write(scoreKey, s)
@@ -109,7 +109,7 @@ func (pl *PodTopologySpread) Score(_ context.Context, state *framework.CycleStat
 		}
 		var cnt int64
 		if c.key == v1.LabelHostname {
-			cnt = countMatching(node.Pods, c.selector, pod.Pod.Namespace)
+			cnt = c.countMatching(node, pod.Pod.Namespace)
 		} else {
 			cnt = s.counts[i][v]
 		}
