@@ -91,3 +91,33 @@ func BenchmarkListPods(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPatchPodStatus is the scheduler's write for a pod no node can
+// take: a strategic merge patch of pods/status setting PodScheduled=False,
+// on a pod of the load tool's shape, from parallel clients. Each patch
+// goes to its own pod and changes it (the message carries the attempt).
+func BenchmarkPatchPodStatus(b *testing.B) {
+	d := newDirectServerWith(b, builtin.Resources())
+	const pods = 512
+	for i := 0; i < pods; i++ {
+		body := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p-%d","labels":{"app":"load"}},`+
+			`"spec":{"containers":[{"name":"c","image":"registry.local/busybox:1.36","command":["sleep","3600"]}]}}`, i)
+		if rec := d.do("POST", "/api/v1/namespaces/default/pods", "application/json", []byte(body)); rec.Code != http.StatusCreated {
+			b.Fatalf("create: %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	var n atomic.Int64
+	b.ResetTimer()
+	b.SetParallelism(benchParallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Sprintf(`{"status":{"conditions":[{"type":"PodScheduled","status":"False","lastProbeTime":null,`+
+				`"lastTransitionTime":"2026-11-23T18:00:00Z","reason":"Unschedulable","message":"0/0 nodes are available (%d)"}],"nominatedNodeName":null}}`, i)
+			rec := d.do("PATCH", fmt.Sprintf("/api/v1/namespaces/default/pods/p-%d/status", i%pods), "application/strategic-merge-patch+json", []byte(body))
+			if rec.Code != http.StatusOK {
+				b.Fatalf("patch: %d %s", rec.Code, rec.Body.String())
+			}
+		}
+	})
+}

@@ -35,7 +35,9 @@ type fieldManagers struct {
 // converter returns the structured-merge-diff type converter for every
 // built-in type, parsing its schema on first call.
 func (s *Server) converter() managedfields.TypeConverter {
-	s.tcOnce.Do(func() { s.typeConverter = applyconfigurations.NewTypeConverter(s.codecs.scheme) })
+	s.tcOnce.Do(func() {
+		s.typeConverter = newTypedObjects(applyconfigurations.NewTypeConverter(s.codecs.scheme), s.codecs.scheme)
+	})
 	return s.typeConverter
 }
 
