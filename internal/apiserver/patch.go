@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
@@ -106,7 +107,9 @@ func (s *Server) mergePatch(r *http.Request, res *resource, mt string, cur runti
 			return nil, nil, errBadRequest("%v", err)
 		}
 		if patched, err = p.Apply(curJSON); err != nil {
-			return nil, nil, patchFailed(res, objectMeta(cur).GetName(), err)
+			// Upstream's answer to a failed "test" or a missing path: 422
+			// naming no resource (kubectl: "The request is invalid").
+			return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
 		}
 	case mediaMergePatch:
 		if !json.Valid(patch) {
@@ -143,7 +146,7 @@ func (s *Server) mergePatch(r *http.Request, res *resource, mt string, cur runti
 		err = nil
 	}
 	if err != nil {
-		return nil, nil, patchFailed(res, objectMeta(cur).GetName(), err)
+		return nil, nil, patchResultInvalid(mt, patch, patched, err)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
 	return obj, warnings, nil
@@ -161,6 +164,23 @@ func asStrict(err error, target *interface{ Errors() []error }) bool {
 // whose result does not decode: 422 with the reason.
 func patchFailed(res *resource, name string, err error) error {
 	return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", res.gr, name, err.Error(), 0, false)
+}
+
+// patchResultInvalid is upstream's answer to a patch whose result does
+// not decode into the resource's type (a string where a number belongs):
+// 422 with the decoder's reason on the field "patch", so kubectl says
+// why ("The request is invalid: patch: Invalid value: …"). The value is
+// the patch itself for a strategic merge patch and the patched object
+// otherwise, as upstream.
+func patchResultInvalid(mt string, patch, patched []byte, err error) error {
+	value := string(patched)
+	if mt == mediaStrategicPatch {
+		var m map[string]any
+		if json.Unmarshal(patch, &m) == nil {
+			value = fmt.Sprintf("%+v", m)
+		}
+	}
+	return apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), value, err.Error())})
 }
 
 // applyPatch runs server-side apply of body (YAML or JSON) onto cur (nil:

@@ -191,8 +191,27 @@ func TestPatchTypes(t *testing.T) {
 	}
 	// A failed JSON patch test is 422, a malformed patch 400.
 	_, err := cms.Patch(bg, "p", types.JSONPatchType, []byte(`[{"op":"test","path":"/data/b","value":"nope"}]`), metav1.PatchOptions{})
-	if apierrors.ReasonForError(err) != metav1.StatusReasonInvalid && !isCode(err, 422) {
+	if apierrors.ReasonForError(err) != metav1.StatusReasonInvalid || !isCode(err, 422) {
 		t.Errorf("failed test op: got %v", err)
+	} else if d := err.(apierrors.APIStatus).Status().Details; d != nil && (d.Kind != "" || d.Name != "") {
+		// upstream names no resource here: kubectl says "The request is invalid"
+		t.Errorf("failed test op names %s %q", d.Kind, d.Name)
+	}
+	// A patch whose result does not decode is 422 saying why, on the
+	// field "patch", for every patch type.
+	for _, typ := range []types.PatchType{types.MergePatchType, types.StrategicMergePatchType, types.JSONPatchType} {
+		body := `{"data":{"b":7}}`
+		if typ == types.JSONPatchType {
+			body = `[{"op":"replace","path":"/data/b","value":7}]`
+		}
+		_, err := cms.Patch(bg, "p", typ, []byte(body), metav1.PatchOptions{})
+		var causes []metav1.StatusCause
+		if s, ok := err.(apierrors.APIStatus); ok && s.Status().Details != nil {
+			causes = s.Status().Details.Causes
+		}
+		if !apierrors.IsInvalid(err) || len(causes) != 1 || causes[0].Field != "patch" || !strings.Contains(causes[0].Message, "string") {
+			t.Errorf("%s patch with a number for a string: got %v, causes %+v", typ, err, causes)
+		}
 	}
 	_, err = cms.Patch(bg, "p", types.MergePatchType, []byte(`{"data":`), metav1.PatchOptions{})
 	if !apierrors.IsBadRequest(err) {
