@@ -5,8 +5,11 @@ import (
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+
+	"skiff.dev/skiff/internal/auth/authn"
 )
 
 func TestValidate(t *testing.T) {
@@ -62,4 +65,42 @@ func msgs(errs interface{ ToAggregate() utilerrors.Aggregate }) []string {
 		}
 	}
 	return out
+}
+
+// rulesFor is a RulesResolver answering the same rules for everyone.
+type rulesFor []rbacv1.PolicyRule
+
+func (r rulesFor) RulesFor(*authn.User, string) ([]rbacv1.PolicyRule, []error) { return r, nil }
+
+// A superuser's rules review lists "everything" once, whether or not RBAC
+// also grants it (upstream's cluster-admin binding to system:masters), as
+// kubectl auth can-i --list shows upstream.
+func TestRulesReviewSuperuserOnce(t *testing.T) {
+	all := rbacv1.PolicyRule{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}
+	allURLs := rbacv1.PolicyRule{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}
+	version := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{"/version"}}
+	cases := []struct {
+		name                    string
+		groups                  []string
+		rbac                    rulesFor
+		wantRules, wantURLRules int
+	}{
+		{"superuser, RBAC grants everything too", []string{"system:masters"}, rulesFor{all, allURLs, version}, 1, 2},
+		{"superuser, RBAC grants little", []string{"system:masters"}, rulesFor{version}, 1, 2},
+		{"ordinary user", []string{"dev"}, rulesFor{version}, 0, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := rulesReviewStrategy{cfg: Config{Rules: tc.rbac, SuperuserGroup: "system:masters"}}
+			ctx := authn.WithUser(context.Background(), &authn.User{Name: "u", Groups: tc.groups})
+			out, err := s.CreateVirtual(ctx, &authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: "default"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := out.(*authorizationv1.SelfSubjectRulesReview).Status
+			if len(st.ResourceRules) != tc.wantRules || len(st.NonResourceRules) != tc.wantURLRules {
+				t.Errorf("rules %+v, non-resource rules %+v; want %d and %d", st.ResourceRules, st.NonResourceRules, tc.wantRules, tc.wantURLRules)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package accessreview
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -143,15 +144,24 @@ func (s rulesReviewStrategy) CreateVirtual(ctx context.Context, obj runtime.Obje
 	}
 	var rules []rbacv1.PolicyRule
 	var errs []error
+	if s.cfg.Rules != nil {
+		rules, errs = s.cfg.Rules.RulesFor(user, r.Spec.Namespace)
+	}
 	if s.cfg.SuperuserGroup != "" && user.InGroup(s.cfg.SuperuserGroup) {
-		rules = []rbacv1.PolicyRule{
+		// The superuser group may do anything whatever RBAC says; say so,
+		// but only once: with upstream's default cluster-admin binding RBAC
+		// already lists these two rules (kubectl auth can-i --list showed
+		// them twice).
+		var super []rbacv1.PolicyRule
+		for _, su := range []rbacv1.PolicyRule{
 			{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}},
 			{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}},
+		} {
+			if !containsRule(rules, su) {
+				super = append(super, su)
+			}
 		}
-	}
-	if s.cfg.Rules != nil {
-		more, e := s.cfg.Rules.RulesFor(user, r.Spec.Namespace)
-		rules, errs = append(rules, more...), e
+		rules = append(super, rules...)
 	}
 	st := authorizationv1.SubjectRulesReviewStatus{ResourceRules: []authorizationv1.ResourceRule{}, NonResourceRules: []authorizationv1.NonResourceRule{}}
 	for _, rule := range rules {
@@ -199,4 +209,15 @@ func (whoamiStrategy) CreateVirtual(ctx context.Context, obj runtime.Object) (ru
 	}
 	r.Status.UserInfo = info
 	return r, nil
+}
+
+// containsRule reports whether rules hold one that grants exactly want.
+func containsRule(rules []rbacv1.PolicyRule, want rbacv1.PolicyRule) bool {
+	for _, r := range rules {
+		if slices.Equal(r.Verbs, want.Verbs) && slices.Equal(r.APIGroups, want.APIGroups) && slices.Equal(r.Resources, want.Resources) &&
+			len(r.ResourceNames) == 0 && slices.Equal(r.NonResourceURLs, want.NonResourceURLs) {
+			return true
+		}
+	}
+	return false
 }
