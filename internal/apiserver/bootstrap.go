@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,14 +22,24 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return nil
 	}
 	opts := writeOptions{fieldManager: "skiff-apiserver"}
-	for _, name := range defaultNamespaces {
+	// Created concurrently, so that a first start waits for one commit of
+	// the store rather than one per namespace.
+	errs := make([]error, len(defaultNamespaces))
+	var wg sync.WaitGroup
+	for i, name := range defaultNamespaces {
 		if _, ok := nsRes.cacheGet(nsRes.key("", name)); ok {
 			continue
 		}
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if _, err := s.create(ctx, nsRes, ns, "", opts); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
+		wg.Go(func() {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			if _, err := s.create(ctx, nsRes, ns, "", opts); err != nil && !apierrors.IsAlreadyExists(err) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	svcRes := s.resources[coreV1]["services"]
 	if svcRes == nil {
