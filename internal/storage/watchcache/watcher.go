@@ -83,7 +83,7 @@ func (c *Cache) Watch(opts WatchOptions) (*Watcher, error) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			it := c.items[k]
-			w.backlog = append(w.backlog, &Event{Type: "ADDED", Key: k, Object: it.Object, Revision: it.Revision})
+			w.backlog = append(w.backlog, &Event{Type: "ADDED", Key: k, Object: it.obj, Revision: it.rev})
 		}
 	case opts.FromRevision > 0:
 		if opts.FromRevision < c.historyStart {
