@@ -182,6 +182,7 @@ func (c *Collector) syncMonitors(ctx context.Context) error {
 			continue
 		}
 		inf := metadatainformer.NewFilteredMetadataInformer(c.meta, gvr, metav1.NamespaceAll, 0, nil, nil).Informer()
+		_ = inf.SetTransform(dropManagedFields) // cannot fail before Run
 		gvk := gvk
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
@@ -209,6 +210,17 @@ func (c *Collector) syncMonitors(ctx context.Context) error {
 		go inf.RunWithContext(ctx)
 	}
 	return err
+}
+
+// dropManagedFields keeps managedFields out of the monitors' caches, as
+// the other in-process informers do: the collector reads owners,
+// finalizers and deletion state, never field ownership, which was about
+// half of each cached object (~25 MB with 10,000 pods).
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.ManagedFields = nil
+	}
+	return obj, nil
 }
 
 func (c *Collector) monitorsSynced() bool {
