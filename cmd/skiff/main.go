@@ -23,8 +23,11 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// logLevel is the level of the process's log (--log-level).
+var logLevel slog.LevelVar
+
 func main() {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &logLevel})))
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -37,6 +40,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
+	root.PersistentFlags().Var(levelFlag{&logLevel}, "log-level", "log level: debug, info, warn or error (debug adds, among others, the node agent's timing of each pod sync)")
 	root.AddCommand(newServerCommand(), newVersionCommand())
 	root.AddCommand(newImageCommand())
 	root.AddCommand(newLintCommand())
@@ -113,3 +117,10 @@ func newVersionCommand() *cobra.Command {
 		},
 	}
 }
+
+// levelFlag is a slog level as a flag value.
+type levelFlag struct{ v *slog.LevelVar }
+
+func (f levelFlag) String() string     { return strings.ToLower(f.v.Level().String()) }
+func (f levelFlag) Set(s string) error { return f.v.UnmarshalText([]byte(s)) }
+func (f levelFlag) Type() string       { return "level" }

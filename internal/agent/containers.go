@@ -123,7 +123,7 @@ func (a *Agent) createSandbox(ctx context.Context, pod *corev1.Pod, cfg *runtime
 // startContainer pulls the image as the pull policy says, creates and
 // starts the container, and runs its postStart hook. A failure is
 // recorded as the container's waiting reason (and an event) and returned.
-func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sb *runtime.SandboxConfig, s podsync.Start, podIPs []string) error {
+func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sb *runtime.SandboxConfig, s podsync.Start, podIPs []string, tr *syncTrace) error {
 	a := w.a
 	spec := containerSpec(pod, s.Name)
 	if spec == nil {
@@ -137,6 +137,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 		return fmt.Errorf("%w: %s: %s", errStart, reason, message)
 	}
 	imageRef, img, reason, msg := w.ensureImage(ctx, pod, spec, sb)
+	tr.step("image")
 	if reason != "" {
 		return fail(reason, msg, "Error: "+reason)
 	}
@@ -149,13 +150,17 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 			return fail(reasonCreateContainerErr, err.Error(), "Error: "+err.Error())
 		}
 	}
+	tr.step("config")
 	id, err := a.rt.CreateContainer(ctx, sandboxID, cfg, sb)
+	tr.step("create")
 	if err != nil {
 		msg := runtimeDesc(err)
 		return fail(reasonCreateContainerErr, msg, "Error: "+msg)
 	}
 	a.event(pod, spec, corev1.EventTypeNormal, "Created", "Container created")
-	if err := a.rt.StartContainer(ctx, id); err != nil {
+	err = a.rt.StartContainer(ctx, id)
+	tr.step("start")
+	if err != nil {
 		msg := runtimeDesc(err)
 		return fail(reasonRunContainerErr, msg, "Error: "+msg)
 	}

@@ -72,6 +72,7 @@ func (a *Agent) wake(ctx context.Context, uid types.UID) {
 		a.workers[uid] = w
 		a.wg.Go(func() { w.run(ctx) })
 	}
+	w.wokeAt.CompareAndSwap(0, time.Now().UnixNano())
 	select {
 	case w.poke <- struct{}{}:
 	default:

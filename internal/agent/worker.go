@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,9 @@ type podWorker struct {
 	uid types.UID
 	// poke wakes the worker; buffered 1, so wakes coalesce.
 	poke chan struct{}
+	// wokeAt is when the first poke not yet synced came (Unix ns; 0:
+	// none), for the debug trace.
+	wokeAt atomic.Int64
 
 	backoff     *podsync.Backoff // container restarts
 	pullBackoff *podsync.Backoff // image pulls, keyed by image
@@ -72,7 +76,11 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-w.poke:
 		case <-timer.C():
 		}
-		next, done := w.sync(ctx)
+		var woke time.Time
+		if ns := w.wokeAt.Swap(0); ns != 0 {
+			woke = time.Unix(0, ns)
+		}
+		next, done := w.sync(ctx, woke)
 		if done && w.a.retire(w) {
 			return
 		}
@@ -88,10 +96,12 @@ func (w *podWorker) run(ctx context.Context) {
 
 // sync runs one pass: plan, act, report. It returns when to sync again,
 // and done once the pod is gone from the API and from the runtime.
-func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
+func (w *podWorker) sync(ctx context.Context, woke time.Time) (time.Duration, bool) {
 	a := w.a
+	tr := a.newSyncTrace(ctx, woke)
 	pod := a.podByUID(w.uid)
 	sbs, cs, err := a.runtimeState(ctx, w.uid)
+	tr.step("state")
 	if err != nil {
 		a.log.Warn("runtime state", "pod", w.uid, "err", err)
 		return time.Second, false
@@ -133,12 +143,14 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	// cannot be set up stays ContainerCreating, with FailedMount events.
 	if pod.DeletionTimestamp == nil && !plan.Done &&
 		(len(plan.Start) > 0 || a.clock.Since(w.volumesAt) >= a.cfg.PodResyncPeriod) {
+		tr.step("plan")
 		if a.setUpVolumes(ctx, pod) {
 			w.volumesAt = now
 		} else {
 			plan.Start = nil
 			requeue = min(requeue, 2*time.Second)
 		}
+		tr.step("volumes")
 	}
 	sandboxID := plan.SandboxID
 	sbCfg, sbErr := a.sandboxConfig(pod, plan.SandboxAttempt, plan.CreateSandbox && len(plan.Start) > 0)
@@ -149,7 +161,9 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		requeue = min(requeue, 10*time.Second)
 	}
 	if plan.CreateSandbox && len(plan.Start) > 0 {
+		tr.step("sandboxConfig")
 		id, err := a.createSandbox(ctx, pod, sbCfg)
+		tr.step("sandbox")
 		if err != nil {
 			a.event(pod, nil, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+runtime.ErrorMessage(err))
 			plan.Start = nil
@@ -159,10 +173,11 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 			if s, err := a.rt.SandboxStatus(ctx, id); err == nil && s.IP != "" {
 				podIPs = append([]string{s.IP}, s.AdditionalIPs...)
 			}
+			tr.step("sandboxStatus")
 		}
 	}
 	for _, s := range plan.Start {
-		if err := w.startContainer(ctx, pod, sandboxID, sbCfg, s, podIPs); err != nil {
+		if err := w.startContainer(ctx, pod, sandboxID, sbCfg, s, podIPs, tr); err != nil {
 			a.log.Debug("start container", "pod", klogPod(pod), "container", s.Name, "err", err)
 			if d := w.pullRetry(pod, s); d > 0 {
 				requeue = min(requeue, d)
@@ -184,10 +199,12 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	}
 
 	if acted {
+		tr.step("acted")
 		if sbs, cs, err = a.runtimeState(ctx, w.uid); err != nil {
 			a.log.Warn("runtime state", "pod", klogPod(pod), "err", err)
 			return time.Second, false
 		}
+		tr.step("restate")
 	}
 	terminal := plan.Done && !anyRunning(cs)
 	st := status.Compute(status.Input{
@@ -197,9 +214,17 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	})
 	st.QOSClass = podconfig.QOSClass(pod)
 	a.statuses.set(pod.UID, *st.DeepCopy())
-	if err := w.writeStatus(ctx, pod, st); err != nil {
+	tr.step("status")
+	patched, err := w.writeStatus(ctx, pod, st)
+	if err != nil {
 		a.log.Warn("write pod status", "pod", klogPod(pod), "err", err)
 		requeue = min(requeue, time.Second)
+	}
+	if patched {
+		tr.step("patch")
+	}
+	if acted || patched {
+		tr.log(ctx, a, klogPod(pod), "phase", st.Phase, "ready", podReady(&st))
 	}
 	if pod.DeletionTimestamp != nil && terminal && !w.deleted {
 		// Everything has stopped: the API may forget the pod. Grace 0
@@ -347,13 +372,13 @@ func (w *podWorker) latest(pod *corev1.Pod) *corev1.Pod {
 // strategic merge patch from the status the API last had (as the
 // kubelet's status manager does), carrying the pod's UID so the patch
 // cannot land on a new pod of the same name.
-func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
+func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) (bool, error) {
 	base := pod.Status
 	if w.written != nil && newerRV(w.writtenRV, pod.ResourceVersion) {
 		base = *w.written
 	}
 	if apiequality.Semantic.DeepEqual(base, st) {
-		return nil
+		return false, nil
 	}
 	type doc struct {
 		Metadata metav1.ObjectMeta `json:"metadata"`
@@ -361,39 +386,39 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.
 	}
 	oldJSON, err := json.Marshal(doc{Metadata: metav1.ObjectMeta{UID: pod.UID}, Status: base})
 	if err != nil {
-		return err
+		return false, err
 	}
 	newJSON, err := json.Marshal(doc{Metadata: metav1.ObjectMeta{UID: pod.UID}, Status: st})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if bytes.Equal(oldJSON, newJSON) {
 		// Equal as the API stores them: the difference was finer than
 		// the wire's (times to the second), and a patch would change
 		// nothing but cost a write.
-		return nil
+		return false, nil
 	}
 	patch, err := strategicpatch.CreateTwoWayMergePatch(oldJSON, newJSON, corev1.Pod{})
 	if err != nil {
-		return fmt.Errorf("status patch: %w", err)
+		return false, fmt.Errorf("status patch: %w", err)
 	}
 	// The UID is a precondition: put it in the patch even though it did
 	// not change.
 	var m map[string]any
 	if err := json.Unmarshal(patch, &m); err != nil {
-		return err
+		return false, err
 	}
 	m["metadata"] = map[string]any{"uid": string(pod.UID)}
 	patch, _ = json.Marshal(m)
 	out, err := w.a.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("patch status: %w", err)
+		return false, fmt.Errorf("patch status: %w", err)
 	}
 	w.written, w.writtenRV = out.Status.DeepCopy(), out.ResourceVersion
-	return nil
+	return true, nil
 }
 
 // newerRV reports whether resourceVersion a is newer than b (Skiff's are
@@ -402,6 +427,16 @@ func newerRV(a, b string) bool {
 	x, err1 := strconv.ParseUint(a, 10, 64)
 	y, err2 := strconv.ParseUint(b, 10, 64)
 	return err1 == nil && err2 == nil && x > y
+}
+
+// podReady is the status's Ready condition, for the debug trace.
+func podReady(st *corev1.PodStatus) bool {
+	for _, c := range st.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func anyRunning(cs []*runtime.Container) bool {

@@ -86,7 +86,7 @@ func TestWriteStatusSkipsPatchThatChangesNothing(t *testing.T) {
 	w := newPodWorker(&Agent{client: s.Client}, pod.UID)
 	started := time.Date(2026, 11, 23, 16, 27, 14, 0, time.UTC)
 	st := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: started}}
-	if err := w.writeStatus(ctx, pod, st); err != nil {
+	if _, err := w.writeStatus(ctx, pod, st); err != nil {
 		t.Fatal(err)
 	}
 	if w.written == nil || w.written.Phase != corev1.PodRunning {
@@ -108,7 +108,7 @@ func TestWriteStatusSkipsPatchThatChangesNothing(t *testing.T) {
 			w.written, w.writtenRV = nil, ""
 			next := *pod.Status.DeepCopy()
 			next.StartTime = &metav1.Time{Time: tc.startTime}
-			if err := w.writeStatus(ctx, pod, next); err != nil {
+			if _, err := w.writeStatus(ctx, pod, next); err != nil {
 				t.Fatal(err)
 			}
 			if wrote := w.written != nil; wrote != tc.write {
