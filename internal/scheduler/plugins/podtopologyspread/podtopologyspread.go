@@ -41,6 +41,8 @@ type WorkloadSelector interface {
 // without constraints are not spread by default.
 type PodTopologySpread struct {
 	Workloads WorkloadSelector
+
+	domains domainCounts
 }
 
 var (

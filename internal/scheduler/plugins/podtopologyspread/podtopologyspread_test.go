@@ -104,3 +104,71 @@ type selectAll struct{}
 func (selectAll) SelectorFor(*v1.Pod) labels.Selector {
 	return labels.SelectorFromSet(labels.Set{"app": "web"})
 }
+
+// The zone counts carried from cycle to cycle follow the snapshot's
+// changes, and equal a full count (a fresh plug-in) every time.
+func TestPreScoreZoneCountsFollowTheSnapshot(t *testing.T) {
+	web := func(uid string) *framework.PodInfo {
+		return framework.NewPodInfo(&v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid), Namespace: "default", Labels: map[string]string{"app": "web"}}}, 0)
+	}
+	zoneCounts := func(pl *PodTopologySpread, snap *framework.Snapshot) map[string]int64 {
+		state := framework.NewCycleState()
+		if st := pl.PreScore(context.Background(), state, web("new"), snap.Nodes, snap); !st.IsSuccess() {
+			t.Fatalf("prescore %v", st.Code())
+		}
+		s := state.Read(scoreKey).(*scoreState)
+		for i, c := range s.constraints {
+			if c.key == v1.LabelTopologyZone {
+				return s.counts[i]
+			}
+		}
+		t.Fatal("no zone constraint")
+		return nil
+	}
+	snap := cluster(map[string]int{"a1/za": 2, "a2/za": 0, "b1/zb": 1, "c1/": 3})
+	carried := &PodTopologySpread{Workloads: selectAll{}}
+	steps := []struct {
+		name   string
+		change func()
+		want   map[string]int64
+	}{
+		{"first cycle", func() {}, map[string]int64{"za": 2, "zb": 1}},
+		{"a pod added on a2", func() {
+			i := index(snap, "a2")
+			n := snap.Nodes[i].Clone()
+			n.AddPod(web("x"))
+			snap.Replace(i, n)
+		}, map[string]int64{"za": 3, "zb": 1}},
+		{"b1 moves to zone za", func() {
+			i := index(snap, "b1")
+			n := snap.Nodes[i].Clone()
+			node := n.Node.DeepCopy()
+			node.Labels[v1.LabelTopologyZone] = "za"
+			n.SetNode(node)
+			snap.Replace(i, n)
+		}, map[string]int64{"za": 4}},
+		{"a pod removed from a1", func() {
+			i := index(snap, "a1")
+			n := snap.Nodes[i].Clone()
+			n.RemovePod("a10")
+			snap.Replace(i, n)
+		}, map[string]int64{"za": 3}},
+	}
+	for _, st := range steps {
+		st.change()
+		got := zoneCounts(carried, snap)
+		fresh := zoneCounts(&PodTopologySpread{Workloads: selectAll{}}, snap)
+		if fmt.Sprint(got) != fmt.Sprint(st.want) || fmt.Sprint(fresh) != fmt.Sprint(st.want) {
+			t.Fatalf("%s: carried %v, fresh %v; want %v", st.name, got, fresh, st.want)
+		}
+	}
+}
+
+func index(snap *framework.Snapshot, name string) int {
+	for i, n := range snap.Nodes {
+		if n.Node.Name == name {
+			return i
+		}
+	}
+	panic(name)
+}

@@ -68,6 +68,20 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *framework.CycleS
 		s.weights[i] = math.Log(float64(size + 2))
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(pod.Pod)
+	if !requireAll && allEligible(pod.Pod, cs) {
+		for i := range cs {
+			c := &cs[i]
+			if c.key == v1.LabelHostname || len(s.counts[i]) == 0 {
+				continue
+			}
+			totals := pl.domains.totals(c, pod.Pod.Namespace, snap)
+			for v := range s.counts[i] {
+				s.counts[i][v] = totals[v]
+			}
+		}
+		state.Write(scoreKey, s)
+		return nil
+	}
 	for _, n := range snap.Nodes {
 		// An empty node adds nothing; most nodes are empty while a large
 		// workload is being placed.
@@ -91,6 +105,20 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *framework.CycleS
 	}
 	state.Write(scoreKey, s)
 	return nil
+}
+
+// allEligible reports whether every node is eligible for pod under the
+// constraints' inclusion policies: the pod has no required node affinity
+// or node selector where affinity is honoured, and taints are not.
+func allEligible(pod *v1.Pod, cs []constraint) bool {
+	noAffinity := len(pod.Spec.NodeSelector) == 0 &&
+		(pod.Spec.Affinity == nil || pod.Spec.Affinity.NodeAffinity == nil || pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil)
+	for i := range cs {
+		if cs[i].honorTaints || cs[i].honorAffinity && !noAffinity {
+			return false
+		}
+	}
+	return true
 }
 
 // Score is higher for more matching pods in node's domains (Normalize
