@@ -39,7 +39,13 @@ func deploy(args []string) error {
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: *ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := retryBusy(ctx, func() error {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: *ns}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
 		return err
 	}
 	labels := map[string]string{"app": *name}
@@ -57,20 +63,33 @@ func deploy(args []string) error {
 		},
 	}
 	deps := cs.AppsV1().Deployments(*ns)
-	w, err := deps.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", *name).String()})
-	if err != nil {
+	var w, pw watch.Interface
+	if err := retryBusy(ctx, func() (err error) {
+		w, err = deps.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", *name).String()})
+		return err
+	}); err != nil {
 		return err
 	}
 	defer w.Stop()
-	pw, err := cs.CoreV1().Pods(*ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + *name})
-	if err != nil {
+	if err := retryBusy(ctx, func() (err error) {
+		pw, err = cs.CoreV1().Pods(*ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + *name})
+		return err
+	}); err != nil {
 		return err
 	}
 	defer pw.Stop()
 	cpu0 := processCPU(*pid)
 	start := time.Now()
 	phases := watchPhases(pw, start)
-	if _, err := deps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	retried := false
+	if err := retryBusy(ctx, func() error {
+		_, err := deps.Create(ctx, d, metav1.CreateOptions{})
+		if retried && apierrors.IsAlreadyExists(err) {
+			return nil // the timed-out attempt went through
+		}
+		retried = true
+		return err
+	}); err != nil {
 		return err
 	}
 	for ev := range w.ResultChan() {
@@ -90,6 +109,24 @@ func deploy(args []string) error {
 		}
 	}
 	return fmt.Errorf("not all %d replicas Ready within %v", *replicas, *timeout)
+}
+
+// retryBusy calls fn until it succeeds, fails for another reason than a
+// busy server (timeouts, 429), or ctx ends: on a loaded machine a fresh
+// server's first requests can time out.
+func retryBusy(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !(apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)) {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // phaseTimes are when, since the Deployment's creation, the last of its
