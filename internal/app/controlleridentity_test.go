@@ -10,6 +10,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -90,6 +91,16 @@ func TestControllersRunAsTheirServiceAccounts(t *testing.T) {
 	}
 
 	createWebDeployment(ctx, t, s.Client)
+	// An HPA: the autoscaler reads the Deployment's scale, asks the
+	// (missing) metrics API and writes the HPA's status, all as itself.
+	maxReplicas := int32(3)
+	if _, err := s.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: maxReplicas,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// An expired bootstrap token: the token cleaner may delete it only
 	// through its Role in kube-system.
 	expired, err := bootstrap.NewSecret(bootstrap.Token{ID: "abcdef", Secret: "0123456789abcdef"}, bootstrap.SecretOptions{TTL: time.Hour}, time.Now().Add(-2*time.Hour))
@@ -115,6 +126,9 @@ func TestControllersRunAsTheirServiceAccounts(t *testing.T) {
 		{"pods of the ReplicaSet", controllerSA + "replicaset-controller", false, created("pods", "default")},
 		{"event of the ReplicaSet controller", controllerSA + "replicaset-controller", true, created("events", "default")},
 		{"event of the Deployment controller", controllerSA + "deployment-controller", true, created("events", "default")},
+		{"status of the HPA", controllerSA + "horizontal-pod-autoscaler", false, func(r loggedRequest) bool {
+			return r.verb == "update" && r.resource == "horizontalpodautoscalers" && r.subresource == "status" && r.code == 200
+		}},
 		{"default service account", controllerSA + "service-account-controller", false, created("serviceaccounts", "default")},
 		{"kube-root-ca.crt", controllerSA + "root-ca-cert-publisher", false, created("configmaps", "default")},
 		// Upstream's API server writes these itself.

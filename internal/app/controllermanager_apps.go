@@ -11,6 +11,7 @@ import (
 	"skiff.dev/skiff/internal/controller/cronjob"
 	"skiff.dev/skiff/internal/controller/daemonset"
 	"skiff.dev/skiff/internal/controller/job"
+	"skiff.dev/skiff/internal/controller/podautoscaler"
 	"skiff.dev/skiff/internal/controller/statefulset"
 	"skiff.dev/skiff/internal/controller/ttlafterfinished"
 )
@@ -25,10 +26,12 @@ const (
 	jobWorkers              = 5
 	cronJobWorkers          = 5
 	ttlAfterFinishedWorkers = 5
+	// upstream's --concurrent-horizontal-pod-autoscaler-syncs
+	hpaWorkers = 5
 )
 
-// startAppsControllers builds the StatefulSet, DaemonSet, Job, CronJob
-// and TTL-after-finished controllers on factory, each with its identity
+// startAppsControllers builds the StatefulSet, DaemonSet, Job, CronJob,
+// TTL-after-finished and horizontal pod autoscaler controllers on factory, each with its identity
 // from ids, and runs them until ctx ends. It must be called before factory.Start: the controllers add
 // indexes and handlers to shared informers.
 func startAppsControllers(ctx context.Context, ids *controllerIdentities, factory informers.SharedInformerFactory, log *slog.Logger) error {
@@ -68,10 +71,19 @@ func startAppsControllers(ctx context.Context, ids *controllerIdentities, factor
 	if err != nil {
 		return fmt.Errorf("ttl-after-finished controller: %w", err)
 	}
+	if id, err = ids.get("horizontal-pod-autoscaler"); err != nil {
+		return err
+	}
+	hpa, err := podautoscaler.New(id.client, factory, id.recorder("horizontal-pod-autoscaler"), log.With("controller", "horizontalpodautoscaler"),
+		podautoscaler.SyncPeriod, time.Now)
+	if err != nil {
+		return fmt.Errorf("horizontal pod autoscaler controller: %w", err)
+	}
 	go func() { _ = ss.Run(ctx, statefulSetWorkers) }()
 	go func() { _ = ds.Run(ctx, daemonSetWorkers) }()
 	go func() { _ = jc.Run(ctx, jobWorkers) }()
 	go func() { _ = cj.Run(ctx, cronJobWorkers) }()
 	go func() { _ = ttl.Run(ctx, ttlAfterFinishedWorkers) }()
+	go func() { _ = hpa.Run(ctx, hpaWorkers) }()
 	return nil
 }

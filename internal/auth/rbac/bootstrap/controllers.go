@@ -123,6 +123,17 @@ var controllerPolicies = []struct {
 		r(v("delete", "update"), core, "persistentvolumeclaims"),
 		r(v("update"), core, "pods/finalizers"),
 		events}},
+	// It lists pod metrics from the metrics APIs (none served here: it
+	// reports them missing) and reads and writes its targets' scale.
+	{"horizontal-pod-autoscaler", []rbacv1.PolicyRule{
+		r(v("get", "list", "watch"), g("autoscaling"), "horizontalpodautoscalers"),
+		r(v("update"), g("autoscaling"), "horizontalpodautoscalers/status"),
+		r(v("get", "update"), g("*"), "*/scale"),
+		r(v("list"), core, "pods"),
+		r(v("list"), g("metrics.k8s.io"), "pods"),
+		r(v("get", "list"), g("custom.metrics.k8s.io"), "*"),
+		r(v("get", "list"), g("external.metrics.k8s.io"), "*"),
+		events}},
 	{"ttl-after-finished-controller", []rbacv1.PolicyRule{
 		r(v("delete", "get", "list", "watch"), g("batch"), "jobs"),
 		events}},
