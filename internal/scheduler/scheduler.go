@@ -187,7 +187,10 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queuedPod, cycle int64)
 		s.handleFailure(ctx, qp, cycle, state, err)
 		return
 	}
-	assumed := pod.DeepCopy()
+	// A shallow copy: the assumed pod shares the informer's maps and
+	// slices, which nobody changes; only its node differs.
+	assumed := new(v1.Pod)
+	*assumed = *pod
 	assumed.Spec.NodeName = res.Node
 	pi := *qp.info
 	pi.Pod = assumed
