@@ -235,6 +235,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.recorder = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
 
+	a.recorder.Eventf(a.nodeRef(), corev1.EventTypeNormal, "Starting", "Starting kubelet.")
 	if err := a.register(ctx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,28 @@ func TestNodeRegistersWithCapacityConditionsAndLease(t *testing.T) {
 		ok := *l.Spec.HolderIdentity == "n1" && *l.Spec.LeaseDurationSeconds == 40 && l.Spec.RenewTime != nil &&
 			len(l.OwnerReferences) == 1 && l.OwnerReferences[0].UID == node.UID
 		return ok, fmt.Sprintf("%+v %+v", l.Spec, l.OwnerReferences)
+	})
+	// Upstream's kubelet events about its node, found as kubectl describe
+	// node finds them (the node's name as UID), each once.
+	eventually(t, "node events", func() (bool, string) {
+		l, err := s.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=Node,involvedObject.name=n1,involvedObject.uid=n1"})
+		if err != nil {
+			return false, err.Error()
+		}
+		var got []string
+		for _, e := range l.Items {
+			got = append(got, fmt.Sprintf("%s x%d: %s", e.Reason, e.Count, e.Message))
+		}
+		slices.Sort(got)
+		want := []string{
+			"NodeHasNoDiskPressure x1: Node n1 status is now: NodeHasNoDiskPressure",
+			"NodeHasSufficientMemory x1: Node n1 status is now: NodeHasSufficientMemory",
+			"NodeHasSufficientPID x1: Node n1 status is now: NodeHasSufficientPID",
+			"NodeReady x1: Node n1 status is now: NodeReady",
+			"Starting x1: Starting kubelet.",
+		}
+		return slices.Equal(got, want), fmt.Sprintf("%q", got)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -82,6 +83,7 @@ func (a *Agent) createOrAdoptNode(ctx context.Context, runtimeVersion string) (*
 		if err != nil {
 			return nil, fmt.Errorf("create node: %w", err)
 		}
+		a.recordNodeConditionEvents(nil, created.Status.Conditions)
 		return created, nil
 	case err != nil:
 		return nil, fmt.Errorf("get node: %w", err)
@@ -119,11 +121,13 @@ func (a *Agent) createOrAdoptNode(ctx context.Context, runtimeVersion string) (*
 			return nil, fmt.Errorf("update node: %w", err)
 		}
 	}
+	before := node.Status.Conditions
 	node.Status = a.nodeStatus(ctx, node, runtimeVersion)
 	updated, err := nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("update node status: %w", err)
 	}
+	a.recordNodeConditionEvents(before, updated.Status.Conditions)
 	return updated, nil
 }
 
@@ -355,12 +359,51 @@ func (a *Agent) syncNodeStatus(ctx context.Context) {
 		if sameNodeStatus(st, node.Status) && sameNodeStatus(st, lastPosted) && time.Since(lastReport) < a.cfg.NodeStatusReport {
 			continue
 		}
+		before := node.Status.Conditions
 		node.Status = st
 		if _, err := a.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 			a.log.Warn("update node status", "err", err)
 			continue
 		}
+		a.recordNodeConditionEvents(before, st.Conditions)
 		lastPosted, lastReport = st, time.Now()
+	}
+}
+
+// nodeRef is what the kubelet's node events are about: upstream's
+// kubelet names its Node with the node's name as UID (kubectl describe
+// node looks for both that and the real UID).
+func (a *Agent) nodeRef() *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+}
+
+// nodeConditionEvents are upstream's kubelet event reasons for a node
+// condition entering a status.
+var nodeConditionEvents = map[corev1.NodeConditionType]map[corev1.ConditionStatus]string{
+	corev1.NodeMemoryPressure: {corev1.ConditionFalse: "NodeHasSufficientMemory", corev1.ConditionTrue: "NodeHasInsufficientMemory"},
+	corev1.NodeDiskPressure:   {corev1.ConditionFalse: "NodeHasNoDiskPressure", corev1.ConditionTrue: "NodeHasDiskPressure"},
+	corev1.NodePIDPressure:    {corev1.ConditionFalse: "NodeHasSufficientPID", corev1.ConditionTrue: "NodeHasInsufficientPID"},
+	corev1.NodeReady:          {corev1.ConditionTrue: "NodeReady", corev1.ConditionFalse: "NodeNotReady"},
+}
+
+// recordNodeConditionEvents records, as upstream's kubelet does when it
+// posts a status, one event per condition whose status the post changed
+// ("Node n status is now: NodeReady"), so kubectl describe node shows
+// the node's history.
+func (a *Agent) recordNodeConditionEvents(before, after []corev1.NodeCondition) {
+	if a.recorder == nil {
+		return
+	}
+	for _, c := range after {
+		changed := true
+		for _, o := range before {
+			if o.Type == c.Type {
+				changed = o.Status != c.Status
+			}
+		}
+		if reason := nodeConditionEvents[c.Type][c.Status]; changed && reason != "" {
+			a.recorder.Eventf(a.nodeRef(), corev1.EventTypeNormal, reason, "Node %s status is now: %s", a.cfg.NodeName, reason)
+		}
 	}
 }
 
