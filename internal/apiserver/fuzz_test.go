@@ -25,6 +25,7 @@ import (
 type directServer struct {
 	srv  *Server
 	cert *x509.Certificate
+	ca   *pki.CA
 }
 
 func newDirectServer(tb testing.TB) *directServer {
@@ -69,7 +70,7 @@ func newDirectServerWith(tb testing.TB, resources []registry.Resource, configure
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &directServer{srv: srv, cert: cert}
+	return &directServer{srv: srv, cert: cert, ca: ca}
 }
 
 func (d *directServer) do(method, path, contentType string, body []byte) *httptest.ResponseRecorder {
