@@ -38,6 +38,10 @@ type codecs struct {
 	proto      *protobuf.Serializer
 	// protoRaw encodes watch event frames' inner messages.
 	protoRaw *protobuf.RawSerializer
+	// jsonStream and protoStream write a list one item at a time
+	// (listencode.go); for anything else they are json and proto.
+	jsonStream  *json.Serializer
+	protoStream *protobuf.Serializer
 }
 
 // newScheme registers every k8s.io/api type plus meta.k8s.io's Table,
@@ -69,6 +73,9 @@ func newCodecs(s *runtime.Scheme) *codecs {
 		yamlStrict: mk(true, true),
 		proto:      protobuf.NewSerializer(s, s),
 		protoRaw:   protobuf.NewRawSerializer(s, s),
+		jsonStream: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s,
+			json.SerializerOptions{StreamingCollectionsEncoding: true}),
+		protoStream: protobuf.NewSerializerWithOptions(s, s, protobuf.SerializerOptions{StreamingCollectionsEncoding: true}),
 	}
 }
 

@@ -160,13 +160,33 @@ func (s *Server) serveList(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}
 
-	var list runtime.Object
+	var page listPage
 	switch {
 	case cont != "" || match == string(metav1.ResourceVersionMatchExact) || (limit > 0 && rv != "0"):
-		list, err = s.listFromStore(ctx, res, info.Namespace, sel, limit, cont, wantRev, match)
+		page, err = s.listFromStore(ctx, res, info.Namespace, sel, limit, cont, wantRev, match)
 	default:
-		list, err = s.listFromCache(ctx, res, info.Namespace, sel, rv, wantRev)
+		page, err = s.listFromCache(ctx, res, info.Namespace, sel, rv, wantRev)
 	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respondList(w, r, res, page)
+}
+
+// respondList streams a list in JSON and protobuf; a Table, metadata only
+// or YAML is built as one typed list and converted as any response.
+func (s *Server) respondList(w http.ResponseWriter, r *http.Request, res *resource, page listPage) {
+	out, ok := negotiateOutput(r.Header.Get("Accept"), true)
+	if !ok {
+		s.writeError(w, r, errNotAcceptable())
+		return
+	}
+	if streamingList(r, res, out) {
+		s.writeListStream(w, r, res, out, page)
+		return
+	}
+	list, err := s.buildList(res, page.items, page.rev, page.cont, page.remaining)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -204,16 +224,16 @@ func tooLargeRV(want, have int64) error {
 	return err
 }
 
-func (s *Server) listFromCache(ctx context.Context, res *resource, namespace string, sel selectors, rv string, rev int64) (runtime.Object, error) {
+func (s *Server) listFromCache(ctx context.Context, res *resource, namespace string, sel selectors, rv string, rev int64) (listPage, error) {
 	if err := s.waitCache(ctx, rv, rev); err != nil {
-		return nil, err
+		return listPage{}, err
 	}
 	filter := sel.matches
 	if sel.empty() {
 		filter = nil
 	}
 	items, cacheRev := res.cacheList(res.listPrefix(namespace), filter)
-	return s.buildList(res, items, cacheRev, "", nil)
+	return listPage{items: items, rev: cacheRev}, nil
 }
 
 func (s *Server) buildList(res *resource, items []runtime.Object, rev int64, cont string, remaining *int64) (runtime.Object, error) {
@@ -234,7 +254,7 @@ func (s *Server) buildList(res *resource, items []runtime.Object, rev int64, con
 
 // listFromStore serves paged and exact-revision lists from the store,
 // which keeps history, so every page of one list reads the same revision.
-func (s *Server) listFromStore(ctx context.Context, res *resource, namespace string, sel selectors, limit int64, cont string, rev int64, match string) (runtime.Object, error) {
+func (s *Server) listFromStore(ctx context.Context, res *resource, namespace string, sel selectors, limit int64, cont string, rev int64, match string) (listPage, error) {
 	prefix := res.listPrefix(namespace)
 	start := ""
 	readRev := int64(0)
@@ -244,10 +264,10 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, namespace str
 	if cont != "" {
 		tok, err := decodeContinue(cont)
 		if err != nil {
-			return nil, err
+			return listPage{}, err
 		}
 		if len(tok.StartKey) < len(prefix) || tok.StartKey[:len(prefix)] != prefix {
-			return nil, errBadRequest("continue key is not valid: it does not belong to this list")
+			return listPage{}, errBadRequest("continue key is not valid: it does not belong to this list")
 		}
 		start, readRev = tok.StartKey, tok.Revision
 	}
@@ -258,21 +278,21 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, namespace str
 		page, err := s.cfg.Store.List(ctx, prefix, storage.ListOptions{Revision: readRev, StartKey: start, Limit: limit})
 		if errors.Is(err, storage.ErrCompacted) {
 			if cont != "" {
-				return nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+				return listPage{}, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
 			}
-			return nil, apierrors.NewResourceExpired(fmt.Sprintf("The resourceVersion for the provided list is too old."))
+			return listPage{}, apierrors.NewResourceExpired(fmt.Sprintf("The resourceVersion for the provided list is too old."))
 		}
 		if errors.Is(err, storage.ErrFutureRevision) {
-			return nil, tooLargeRV(readRev, s.hub.Revision())
+			return listPage{}, tooLargeRV(readRev, s.hub.Revision())
 		}
 		if err != nil {
-			return nil, err
+			return listPage{}, err
 		}
 		readRev = page.Revision
 		for i, kv := range page.Items {
 			obj, err := res.decode(kv.Value, kv.ModRevision)
 			if err != nil {
-				return nil, err
+				return listPage{}, err
 			}
 			if sel.matches(obj) {
 				items = append(items, obj)
@@ -301,5 +321,5 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, namespace str
 			rem = &remaining
 		}
 	}
-	return s.buildList(res, items, readRev, token, rem)
+	return listPage{items: items, rev: readRev, cont: token, remaining: rem}, nil
 }
