@@ -110,6 +110,11 @@ type Cache struct {
 	// historyStart: every event with revision > historyStart is in history.
 	historyStart int64
 	watchers     map[*Watcher]struct{}
+
+	// sorted holds every key of items in order once a List needed it; a
+	// create or delete drops it (nil) and the next List sorts again, so
+	// lists between changes of the key set do not sort 10,000 keys each.
+	sorted atomic.Pointer[[]string]
 }
 
 // Hub owns the single store watch and the per-resource caches.
@@ -182,6 +187,7 @@ func (h *Hub) load(ctx context.Context) (int64, error) {
 	for _, c := range h.caches {
 		c.mu.Lock()
 		c.items = map[string]item{}
+		c.sorted.Store(nil)
 		c.history = nil
 		c.historyStart = rev
 		c.mu.Unlock()
@@ -285,12 +291,14 @@ func (h *Hub) apply(ev storage.Event) {
 	case storage.EventCreate:
 		e.Type = watch.Added
 		c.items[ev.KV.Key] = item{obj: obj, rev: rev}
+		c.sorted.Store(nil)
 	case storage.EventUpdate:
 		e.Type = watch.Modified
 		c.items[ev.KV.Key] = item{obj: obj, rev: rev}
 	case storage.EventDelete:
 		e.Type = watch.Deleted
 		delete(c.items, ev.KV.Key)
+		c.sorted.Store(nil)
 	}
 	c.gen.Add(1)
 	c.history = append(c.history, e)
@@ -369,14 +377,13 @@ func (c *Cache) Hub() *Hub { return c.hub }
 // they reflect. filter may be nil.
 func (c *Cache) List(keyPrefix string, filter func(obj runtime.Object) bool) ([]runtime.Object, int64) {
 	c.mu.RLock()
+	defer c.mu.RUnlock()
 	rev := c.hub.rev.Load()
-	keys := make([]string, 0, len(c.items))
-	for k := range c.items {
-		if strings.HasPrefix(k, keyPrefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	keys := c.sortedKeysRLocked()
+	// The keys under keyPrefix are one run of the sorted keys.
+	from := sort.SearchStrings(keys, keyPrefix)
+	keys = keys[from:]
+	keys = keys[:sort.Search(len(keys), func(i int) bool { return !strings.HasPrefix(keys[i], keyPrefix) })]
 	out := make([]runtime.Object, 0, len(keys))
 	for _, k := range keys {
 		o := c.items[k].obj
@@ -384,8 +391,24 @@ func (c *Cache) List(keyPrefix string, filter func(obj runtime.Object) bool) ([]
 			out = append(out, o)
 		}
 	}
-	c.mu.RUnlock()
 	return out, rev
+}
+
+// sortedKeysRLocked returns the keys of items in order, sorting them if a
+// create or delete happened since the last call. c.mu is held for reading
+// (writers, who drop the sorted keys, are excluded; two readers may both
+// sort, and store the same keys).
+func (c *Cache) sortedKeysRLocked() []string {
+	if p := c.sorted.Load(); p != nil {
+		return *p
+	}
+	keys := make([]string, 0, len(c.items))
+	for k := range c.items {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	c.sorted.Store(&keys)
+	return keys
 }
 
 // Get returns the cached object under key.
