@@ -81,6 +81,11 @@ type Runtime struct {
 
 type sandbox struct {
 	runtime.Sandbox
+	// view is the copy ListSandboxes hands out until the sandbox
+	// changes: every simulated node relists its sandboxes every second,
+	// and a thousand of them copying each one each time is a steady
+	// stream of garbage for the process that hosts them.
+	view *runtime.Sandbox
 }
 
 type container struct {
@@ -185,6 +190,7 @@ func (r *Runtime) StopSandbox(_ context.Context, id string) error {
 	}
 	r.releaseLocked(s)
 	s.State = runtime.SandboxNotReady
+	s.view = nil
 	return nil
 }
 
@@ -228,15 +234,19 @@ func (r *Runtime) SandboxStatus(_ context.Context, id string) (*runtime.Sandbox,
 	return &out, nil
 }
 
-// ListSandboxes returns copies of every sandbox. Labels and annotations
-// are shared with the runtime and must not be modified.
+// ListSandboxes returns copies of every sandbox, in a new slice. The
+// copies are shared between calls until the sandbox changes: they, their
+// labels and annotations must not be modified.
 func (r *Runtime) ListSandboxes(context.Context) ([]*runtime.Sandbox, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*runtime.Sandbox, 0, len(r.sandboxes))
 	for _, s := range r.sandboxes {
-		c := s.Sandbox
-		out = append(out, &c)
+		if s.view == nil {
+			c := s.Sandbox
+			s.view = &c
+		}
+		out = append(out, s.view)
 	}
 	return out, nil
 }

@@ -142,3 +142,31 @@ func TestImages(t *testing.T) {
 		t.Errorf("images: %d, want 1", len(imgs))
 	}
 }
+
+// Listed sandboxes show the runtime's state at the time of the list: a
+// later stop shows in the next list and not in what an earlier one
+// returned.
+func TestListSandboxesFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	r := New(Options{})
+	id, err := r.RunSandbox(ctx, &runtime.SandboxConfig{Name: "p", Namespace: "ns", UID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.ListSandboxes(ctx)
+	again, _ := r.ListSandboxes(ctx)
+	if len(before) != 1 || before[0].State != runtime.SandboxReady || again[0].State != runtime.SandboxReady {
+		t.Fatalf("lists before the stop: %+v, %+v", before, again)
+	}
+	again[0] = nil // a caller may reuse the slice it got
+	if err := r.StopSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.ListSandboxes(ctx)
+	if len(after) != 1 || after[0].ID != id || after[0].State != runtime.SandboxNotReady {
+		t.Fatalf("list after the stop: %+v", after)
+	}
+	if before[0].State != runtime.SandboxReady {
+		t.Fatal("the stop changed a sandbox listed before it")
+	}
+}
