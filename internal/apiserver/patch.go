@@ -122,7 +122,7 @@ func (s *Server) mergePatch(r *http.Request, res *resource, mt string, cur runti
 		if !json.Valid(patch) {
 			return nil, nil, errBadRequest("error decoding patch: invalid JSON")
 		}
-		if patched, err = strategicpatch.StrategicMergePatch(curJSON, patch, res.def.New()); err != nil {
+		if patched, err = strategicMergePatch(curJSON, patch, res.def.New()); err != nil {
 			return nil, nil, patchFailed(res, objectMeta(cur).GetName(), err)
 		}
 	}
@@ -150,6 +150,19 @@ func (s *Server) mergePatch(r *http.Request, res *resource, mt string, cur runti
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
 	return obj, warnings, nil
+}
+
+// strategicMergePatch is strategicpatch.StrategicMergePatch, with the
+// library's panics on malformed directives (a $setElementOrder list of
+// maps for a list without a merge key, of numbers for a list of maps)
+// turned into errors: a bad patch is the client's error, not the server's.
+func strategicMergePatch(cur, patch []byte, dataStruct any) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("invalid strategic merge patch: %v", r)
+		}
+	}()
+	return strategicpatch.StrategicMergePatch(cur, patch, dataStruct)
 }
 
 func asStrict(err error, target *interface{ Errors() []error }) bool {

@@ -221,6 +221,27 @@ func TestPatchTypes(t *testing.T) {
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("patch of a missing object: got %v", err)
 	}
+
+	// Directives the strategic merge patch library panics on are the
+	// client's error: 422, never a 500.
+	pods := f.client.CoreV1().Pods("default")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "smp"}, Spec: corev1.PodSpec{
+		Containers:  []corev1.Container{{Name: "a", Image: "x", Args: []string{"1"}}},
+		Tolerations: []corev1.Toleration{{Key: "a"}},
+	}}
+	if _, err := pods.Create(bg, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		`{"spec":{"$setElementOrder/tolerations":[{"key":"a"}],"tolerations":[{"key":"b"}]}}`,
+		`{"spec":{"$setElementOrder/tolerations":[1,2]}}`,
+		`{"spec":{"$setElementOrder/containers":[{"name":"a"}],"containers":[{"name":"a","$setElementOrder/args":[{"x":1}]}]}}`,
+	} {
+		_, err := pods.Patch(bg, "smp", types.StrategicMergePatchType, []byte(body), metav1.PatchOptions{})
+		if !isCode(err, 422) {
+			t.Errorf("strategic patch %s: got %v, want 422", body, err)
+		}
+	}
 }
 
 func isCode(err error, code int32) bool {
