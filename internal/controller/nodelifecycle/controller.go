@@ -213,12 +213,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 }
 
 // observe records the signs of life in node and its lease and returns the
-// node's health record.
-func (c *Controller) observe(n *corev1.Node, now time.Time) *nodeHealth {
+// node's health record, and whether this is the controller's first sight
+// of the node.
+func (c *Controller) observe(n *corev1.Node, now time.Time) (*nodeHealth, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.health[n.Name]
-	if h == nil {
+	first := h == nil
+	if first {
 		// First sight: the grace period starts now, as upstream.
 		h = &nodeHealth{probe: now, ready: readyStatus(n)}
 		c.health[n.Name] = h
@@ -234,7 +236,7 @@ func (c *Controller) observe(n *corev1.Node, now time.Time) *nodeHealth {
 			h.renew, h.probe = rt, now
 		}
 	}
-	return h
+	return h, first
 }
 
 // reconcileNode is one look at a node: Unknown after the grace period,
@@ -252,7 +254,14 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 		return err
 	}
 	now := c.now()
-	h := c.observe(n, now)
+	h, first := c.observe(n, now)
+	if first {
+		// Upstream's controller says so of every node it starts
+		// watching (kubectl describe node: "Registered Node n in
+		// Controller").
+		ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}
+		c.recorder.Eventf(ref, corev1.EventTypeNormal, "RegisteredNode", "Node %s event: Registered Node %s in Controller", n.Name, n.Name)
+	}
 	grace := c.cfg.MonitorGracePeriod
 	if indexOf(n.Status.Conditions, corev1.NodeReady) < 0 {
 		grace = c.cfg.StartupGracePeriod

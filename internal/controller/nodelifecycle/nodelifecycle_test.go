@@ -3,6 +3,7 @@ package nodelifecycle_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,17 @@ func TestQuietNodeGoesUnknownAndItsPodsAreEvicted(t *testing.T) {
 		}
 	}
 	controllertest.Eventually(t, 20*time.Second, evicted("intolerant"))
+	// The controller said it took on each node, once.
+	for _, node := range []string{"quiet", "alive"} {
+		msgs, err := controllertest.EventMessages(ctx, c, "default", node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "RegisteredNode: Node " + node + " event: Registered Node " + node + " in Controller"
+		if n := slices.Index(msgs, want); n < 0 || slices.Index(msgs[n+1:], want) >= 0 {
+			t.Errorf("events about %s: %q, want %q once", node, msgs, want)
+		}
+	}
 	// The patient pod goes once its toleration seconds have passed.
 	controllertest.Eventually(t, 20*time.Second, evicted("patient"))
 	for _, name := range []string{"stubborn", "elsewhere"} {
