@@ -96,16 +96,35 @@ func (a *Agent) retire(w *podWorker) bool {
 	return true
 }
 
+// podLister is a runtime that lists one pod's sandboxes and containers
+// (runtime.CRI: a label selector on LabelPodUID, as upstream's kubelet
+// asks containerd). Without it each pod's sync would list the node's
+// every sandbox and container, twice when it acts: quadratic in the
+// node's pods for each round of resyncs.
+type podLister interface {
+	ListPodSandboxes(ctx context.Context, uid string) ([]*runtime.Sandbox, error)
+	ListPodContainers(ctx context.Context, uid string) ([]*runtime.Container, error)
+}
+
+var _ podLister = (*runtime.CRI)(nil)
+
 // runtimeState is everything the runtime has for a pod.
 func (a *Agent) runtimeState(ctx context.Context, uid types.UID) ([]*runtime.Sandbox, []*runtime.Container, error) {
-	sbs, err := a.rt.ListSandboxes(ctx)
+	listSandboxes, listContainers := a.rt.ListSandboxes, a.rt.ListContainers
+	if pl, ok := a.rt.(podLister); ok {
+		listSandboxes = func(ctx context.Context) ([]*runtime.Sandbox, error) { return pl.ListPodSandboxes(ctx, string(uid)) }
+		listContainers = func(ctx context.Context) ([]*runtime.Container, error) { return pl.ListPodContainers(ctx, string(uid)) }
+	}
+	sbs, err := listSandboxes(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list sandboxes: %w", err)
 	}
-	cs, err := a.rt.ListContainers(ctx)
+	cs, err := listContainers(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list containers: %w", err)
 	}
+	// Runtimes without podLister (the simulated one) list everything:
+	// keep the pod's.
 	sbs = slices.DeleteFunc(sbs, func(s *runtime.Sandbox) bool {
 		return s.UID != string(uid) && s.Labels[runtime.LabelPodUID] != string(uid)
 	})

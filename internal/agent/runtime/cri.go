@@ -168,6 +168,23 @@ func (c *CRI) ListSandboxes(ctx context.Context) ([]*Sandbox, error) {
 	return out, nil
 }
 
+// ListPodSandboxes lists the sandboxes labelled with the pod UID uid
+// (LabelPodUID): the runtime filters, as upstream's kubelet asks it to,
+// so a pod's sync does not receive and decode every sandbox of the node.
+func (c *CRI) ListPodSandboxes(ctx context.Context, uid string) ([]*Sandbox, error) {
+	r, err := c.rt.ListPodSandbox(ctx, &cri.ListPodSandboxRequest{
+		Filter: &cri.PodSandboxFilter{LabelSelector: map[string]string{LabelPodUID: uid}},
+	})
+	if err != nil {
+		return nil, wrap(err, "list sandboxes of pod %s", uid)
+	}
+	out := make([]*Sandbox, 0, len(r.Items))
+	for _, s := range r.Items {
+		out = append(out, sandboxFromCRI(s))
+	}
+	return out, nil
+}
+
 // CreateContainer implements Runtime. The pod's labels (LabelPod*) and
 // LabelContainerName are added to the container's labels when missing,
 // and the directory of the log file (sandbox.LogDir/cfg.LogPath, by
@@ -243,6 +260,22 @@ func (c *CRI) ListContainers(ctx context.Context) ([]*Container, error) {
 	r, err := c.rt.ListContainers(ctx, &cri.ListContainersRequest{})
 	if err != nil {
 		return nil, wrap(err, "list containers")
+	}
+	out := make([]*Container, 0, len(r.Containers))
+	for _, ct := range r.Containers {
+		out = append(out, containerFromCRI(ct))
+	}
+	return out, nil
+}
+
+// ListPodContainers lists the containers labelled with the pod UID uid
+// (LabelPodUID), filtered by the runtime as ListPodSandboxes.
+func (c *CRI) ListPodContainers(ctx context.Context, uid string) ([]*Container, error) {
+	r, err := c.rt.ListContainers(ctx, &cri.ListContainersRequest{
+		Filter: &cri.ContainerFilter{LabelSelector: map[string]string{LabelPodUID: uid}},
+	})
+	if err != nil {
+		return nil, wrap(err, "list containers of pod %s", uid)
 	}
 	out := make([]*Container, 0, len(r.Containers))
 	for _, ct := range r.Containers {

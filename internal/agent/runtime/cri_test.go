@@ -144,6 +144,16 @@ func TestCRI(t *testing.T) {
 		if s := findSandbox(sbs, sbID); s == nil || s.Labels["app"] != "lifecycle" || s.State != runtime.SandboxReady {
 			t.Errorf("ListSandboxes: sandbox %s = %+v", sbID, s)
 		}
+		podSbs, err := rt.ListPodSandboxes(ctx, sbCfg.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(podSbs) != 1 || podSbs[0].ID != sbID {
+			t.Errorf("ListPodSandboxes(%s) = %+v, want just %s", sbCfg.UID, podSbs, sbID)
+		}
+		if other, err := rt.ListPodSandboxes(ctx, "no-such-uid"); err != nil || len(other) != 0 {
+			t.Errorf("ListPodSandboxes of another pod = %+v, %v; want none", other, err)
+		}
 
 		ctID := createContainer(t, rt, sbID, sbCfg, &runtime.ContainerConfig{
 			Name:    "main",
@@ -169,6 +179,16 @@ func TestCRI(t *testing.T) {
 		if c := findContainer(cts, ctID); c == nil || c.SandboxID != sbID || c.State != runtime.ContainerRunning ||
 			c.Labels["tier"] != "test" || c.Labels[runtime.LabelPodName] != "lifecycle" {
 			t.Errorf("ListContainers: container %s = %+v", ctID, c)
+		}
+		podCts, err := rt.ListPodContainers(ctx, sbCfg.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(podCts) != 1 || podCts[0].ID != ctID {
+			t.Errorf("ListPodContainers(%s) = %+v, want just %s", sbCfg.UID, podCts, ctID)
+		}
+		if other, err := rt.ListPodContainers(ctx, "no-such-uid"); err != nil || len(other) != 0 {
+			t.Errorf("ListPodContainers of another pod = %+v, %v; want none", other, err)
 		}
 
 		// The log, in CRI's format: time, stream, tag, line.
