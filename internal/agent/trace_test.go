@@ -79,7 +79,7 @@ func TestDebugLogTimesEachStepOfAPodStart(t *testing.T) {
 			if line == "" {
 				t.Fatalf("no pod sync line with a sandbox step in the log:\n%s", out.String())
 			}
-			for _, key := range []string{"pod=default/web", "ready=true", "queued=", "state=", "sandbox=", "image=", "create=", "start=", "status=", "patch="} {
+			for _, key := range []string{"pod=default/web", "queued=", "state=", "sandbox=", "image=", "create=", "start=", "status="} {
 				if !strings.Contains(line, key) {
 					t.Errorf("pod sync line lacks %s: %s", key, line)
 				}
