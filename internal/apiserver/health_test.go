@@ -63,6 +63,8 @@ func TestHealthEndpoints(t *testing.T) {
 		{"/livez", 500, []string{"[-]poststarthook/example failed", "livez check failed"}},
 		{"/livez/poststarthook/example", 500, []string{"internal server error: not finished"}},
 		{"/readyz/informer-sync", 200, []string{"ok"}},
+		{"/livez/ping", 200, []string{"ok"}},
+		{"/readyz/ping", 200, []string{"ok"}},
 		{"/livez/informer-sync", 404, nil},
 		{"/healthz/nonexistent", 404, nil},
 	})
