@@ -106,7 +106,7 @@ type Cache struct {
 
 	mu      sync.RWMutex
 	items   map[string]item // key → current object
-	history []*Event        // ring of the latest events, oldest first
+	history []*Event        // the latest events (4/5 to all of historySize), oldest first
 	// historyStart: every event with revision > historyStart is in history.
 	historyStart int64
 	watchers     map[*Watcher]struct{}
@@ -305,10 +305,13 @@ func (h *Hub) apply(ev storage.Event) {
 	if n := len(c.history); n > encodedKeep {
 		c.history[n-1-encodedKeep].dropEncoded()
 	}
+	// Trim in batches, down to four fifths: copying the whole ring at
+	// every event once it was full made 5% of the server's allocations in
+	// a 10,000-pod run.
 	if n := len(c.history); n > h.historySize {
-		drop := n - h.historySize
+		drop := n - (h.historySize - h.historySize/5)
 		c.historyStart = c.history[drop-1].Revision
-		c.history = append(c.history[:0:0], c.history[drop:]...)
+		c.history = append(make([]*Event, 0, h.historySize+1), c.history[drop:]...)
 	}
 	h.setRev(rev)
 	for w := range c.watchers {

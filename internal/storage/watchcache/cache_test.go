@@ -170,3 +170,26 @@ func TestOldEventsDropTheirEncodings(t *testing.T) {
 		t.Fatalf("an event %d events old kept its encoding", encodedKeep)
 	}
 }
+
+// A full history is trimmed to four fifths of its size at once, and never
+// holds more than its size.
+func TestHistoryTrimsInBatches(t *testing.T) {
+	st, h, c := startHub(t, 10)
+	ctx := context.Background()
+	var revs []int64
+	for i := range 11 {
+		rev, err := st.Create(ctx, fmt.Sprintf("%sns/d%d", testPrefix, i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, rev)
+		waitFor(t, h, rev)
+		want := revs[0] - 1 // everything since the start
+		if i == 10 {
+			want = revs[2] // the eleventh event trimmed the history to 8
+		}
+		if got := c.OldestRevision(); got != want {
+			t.Fatalf("after %d events: OldestRevision = %d, want %d", i+1, got, want)
+		}
+	}
+}
