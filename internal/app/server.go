@@ -236,6 +236,7 @@ func RunServer(ctx context.Context, opts ServerOptions) error {
 		close(opts.Ready)
 	}
 	go releaseStartupMemory()
+	startGCTuner()
 
 	select {
 	case <-ctx.Done():
