@@ -38,11 +38,6 @@ func Ensure(ctx context.Context, cs kubernetes.Interface) error {
 	for i := range roles.Items {
 		haveRoles[roles.Items[i].Name] = &roles.Items[i]
 	}
-	if err := concurrently(ClusterRoles(), func(want *rbacv1.ClusterRole) error {
-		return ensureClusterRole(ctx, api, haveRoles[want.Name], want)
-	}); err != nil {
-		return err
-	}
 	bindings, err := api.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list clusterrolebindings: %w", err)
@@ -51,28 +46,39 @@ func Ensure(ctx context.Context, cs kubernetes.Interface) error {
 	for i := range bindings.Items {
 		haveBindings[bindings.Items[i].Name] = &bindings.Items[i]
 	}
-	if err := concurrently(ClusterRoleBindings(), func(want *rbacv1.ClusterRoleBinding) error {
-		return ensureClusterRoleBinding(ctx, api, haveBindings[want.Name], want)
-	}); err != nil {
-		return err
+	// Nothing here depends on another write (a binding may name a role
+	// that does not exist yet), so every write goes out at once.
+	var tasks []func() error
+	for _, want := range ClusterRoles() {
+		tasks = append(tasks, func() error { return ensureClusterRole(ctx, api, haveRoles[want.Name], &want) })
 	}
-	return ensureNamespaced(ctx, cs)
+	for _, want := range ClusterRoleBindings() {
+		tasks = append(tasks, func() error { return ensureClusterRoleBinding(ctx, api, haveBindings[want.Name], &want) })
+	}
+	for _, want := range NamespaceRoles() {
+		tasks = append(tasks, func() error { return ensureRole(ctx, api, &want) })
+	}
+	for _, want := range NamespaceRoleBindings() {
+		tasks = append(tasks, func() error { return ensureRoleBinding(ctx, api, &want) })
+	}
+	return concurrently(tasks)
 }
 
-// writers bounds Ensure's concurrent writes.
-const writers = 16
+// writers bounds Ensure's concurrent writes (about 80 on a first start,
+// well under an HTTP/2 connection's stream limit).
+const writers = 128
 
-// concurrently calls fn for every item, at most writers at a time, and
-// returns the errors joined.
-func concurrently[T any](items []T, fn func(*T) error) error {
+// concurrently runs the tasks, at most writers at a time, and returns
+// their errors joined.
+func concurrently(tasks []func() error) error {
 	sem := make(chan struct{}, writers)
-	errs := make([]error, len(items))
+	errs := make([]error, len(tasks))
 	var wg sync.WaitGroup
-	for i := range items {
+	for i, task := range tasks {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = fn(&items[i])
+			errs[i] = task()
 		})
 	}
 	wg.Wait()
@@ -130,73 +136,74 @@ func ensureClusterRoleBinding(ctx context.Context, api rbacclient.RbacV1Interfac
 	return nil
 }
 
-// ensureNamespaced is Ensure for NamespaceRoles and NamespaceRoleBindings:
-// missing ones are created, existing ones gain the rules and subjects
-// they lack.
-func ensureNamespaced(ctx context.Context, cs kubernetes.Interface) error {
-	api := cs.RbacV1()
-	for _, want := range NamespaceRoles() {
-		roles := api.Roles(want.Namespace)
-		cur, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			if _, err := roles.Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create role %s/%s: %w", want.Namespace, want.Name, err)
-			}
-			continue
+// ensureRole is Ensure for one of NamespaceRoles: created if missing,
+// or given the rules it lacks.
+func ensureRole(ctx context.Context, api rbacclient.RbacV1Interface, want *rbacv1.Role) error {
+	roles := api.Roles(want.Namespace)
+	cur, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		if _, err := roles.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create role %s/%s: %w", want.Namespace, want.Name, err)
 		}
-		if err != nil {
-			return fmt.Errorf("get role %s/%s: %w", want.Namespace, want.Name, err)
-		}
-		if cur.Annotations[AutoUpdateAnnotation] == "false" {
-			continue
-		}
-		next := cur.DeepCopy()
-		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
-		for _, rule := range want.Rules {
-			if ok, _ := rbac.Covers(next.Rules, []rbacv1.PolicyRule{rule}); !ok {
-				next.Rules = append(next.Rules, rule)
-			}
-		}
-		if !reflect.DeepEqual(next, cur) {
-			if _, err := roles.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-				return fmt.Errorf("reconcile role %s/%s: %w", want.Namespace, want.Name, err)
-			}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get role %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	if cur.Annotations[AutoUpdateAnnotation] == "false" {
+		return nil
+	}
+	next := cur.DeepCopy()
+	mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+	for _, rule := range want.Rules {
+		if ok, _ := rbac.Covers(next.Rules, []rbacv1.PolicyRule{rule}); !ok {
+			next.Rules = append(next.Rules, rule)
 		}
 	}
-	for _, want := range NamespaceRoleBindings() {
-		bindings := api.RoleBindings(want.Namespace)
-		cur, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			if _, err := bindings.Create(ctx, &want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create rolebinding %s/%s: %w", want.Namespace, want.Name, err)
-			}
-			continue
+	if !reflect.DeepEqual(next, cur) {
+		if _, err := roles.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("reconcile role %s/%s: %w", want.Namespace, want.Name, err)
 		}
-		if err != nil {
-			return fmt.Errorf("get rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	return nil
+}
+
+// ensureRoleBinding is Ensure for one of NamespaceRoleBindings: created
+// if missing, recreated if bound to another role, or given the subjects
+// it lacks.
+func ensureRoleBinding(ctx context.Context, api rbacclient.RbacV1Interface, want *rbacv1.RoleBinding) error {
+	bindings := api.RoleBindings(want.Namespace)
+	cur, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		if _, err := bindings.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create rolebinding %s/%s: %w", want.Namespace, want.Name, err)
 		}
-		if cur.Annotations[AutoUpdateAnnotation] == "false" {
-			continue
-		}
-		if cur.RoleRef != want.RoleRef {
-			// roleRef is immutable: replace the binding.
-			next := want.DeepCopy()
-			next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
-			if err := bindings.Delete(ctx, cur.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
-			}
-			if _, err := bindings.Create(ctx, next, metav1.CreateOptions{}); err != nil {
-				return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
-			}
-			continue
-		}
-		next := cur.DeepCopy()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	if cur.Annotations[AutoUpdateAnnotation] == "false" {
+		return nil
+	}
+	if cur.RoleRef != want.RoleRef {
+		// roleRef is immutable: replace the binding.
+		next := want.DeepCopy()
 		next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
-		mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
-		if !reflect.DeepEqual(next, cur) {
-			if _, err := bindings.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-				return fmt.Errorf("reconcile rolebinding %s/%s: %w", want.Namespace, want.Name, err)
-			}
+		if err := bindings.Delete(ctx, cur.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if _, err := bindings.Create(ctx, next, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("replace rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		return nil
+	}
+	next := cur.DeepCopy()
+	next.Subjects = mergeSubjects(cur.Subjects, want.Subjects)
+	mergeMeta(&next.ObjectMeta, &want.ObjectMeta)
+	if !reflect.DeepEqual(next, cur) {
+		if _, err := bindings.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("reconcile rolebinding %s/%s: %w", want.Namespace, want.Name, err)
 		}
 	}
 	return nil
